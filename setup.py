@@ -1,0 +1,23 @@
+"""Python packaging for the development environment (pip install -e .).
+
+In a ROS 2 workspace colcon builds the package with CMakeLists.txt (ament_cmake):
+messages, the Python package and the executables under lib/picosam2_ros.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="picosam2_ros",
+    version="0.1.0",
+    description="Promptable segmentation with PicoSAM2 for ROS 2",
+    license="Apache-2.0",
+    packages=find_packages(include=["picosam2_ros", "picosam2_ros.*"]),
+    package_data={"picosam2_ros": ["models/*.onnx", "models/*.md", "models/*.json"]},
+    python_requires=">=3.10",
+    extras_require={"test": ["pytest"]},
+    entry_points={
+        "console_scripts": [
+            "segmenter_node = picosam2_ros.nodes.segmenter_node:main",
+        ],
+    },
+)
