@@ -18,6 +18,7 @@ setup(
     entry_points={
         "console_scripts": [
             "segmenter_node = picosam2_ros.nodes.segmenter_node:main",
+            "picosam2-make-bag = picosam2_ros.tools.make_bag:main",
         ],
     },
 )

@@ -1,0 +1,253 @@
+"""One frame: standing prompts + image -> one mask per object, in frame pixels.
+
+prompts -> crops (``plan_crops``) -> 96x96 model inputs -> one batched backend call per
+backend -> logits -> masks resized back to each crop -> per object: union of its crops,
+background points erase components -> ``ObjectResult``.
+
+Masks are kept inside their crop (``ObjectResult.crop``) rather than as full frames:
+that is what ``msg/ObjectMask.msg`` carries, and it keeps per-object cost independent
+of the frame size (no full-frame allocation per object).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING, Literal
+
+import cv2
+import numpy as np
+
+from picosam2_ros.core.geometry import Roi, box_to_roi, point_crop_side, point_to_roi
+from picosam2_ros.core.postprocess import erase_components_at, resize_mask, stability_scores
+from picosam2_ros.core.preprocess import check_image, crop_to_model_input, normalise
+from picosam2_ros.core.prompts import ObjectPrompt, PromptError, validate_prompt
+
+if TYPE_CHECKING:  # the core needs only the protocol's shape, not the backends package
+    from picosam2_ros.backends.base import InferenceBackend
+
+CropKind = Literal["point", "box"]
+EMPTY_ROI = Roi(0, 0, 0, 0)
+
+
+class ObjectStatus(IntEnum):
+    """Per-object outcome; the numbers are those of msg/ObjectMask.msg STATUS_*."""
+
+    OK = 0
+    EMPTY = 1
+    LOST = 2
+    SKIPPED = 3
+
+
+@dataclass(frozen=True)
+class CropSettings:
+    """How prompts become crops.
+
+    point_side_px: side of a point crop in frame pixels (96 = native, as in the paper);
+    point_side_fraction: if > 0, the side is this fraction of the frame's shorter side
+    instead; box_margin: a box crop's side = margin x the box's longer side;
+    threshold: logit threshold of the mask (0 = sigmoid 0.5).
+    """
+
+    point_side_px: int = 96
+    point_side_fraction: float = 0.0
+    box_margin: float = 1.1
+    threshold: float = 0.0
+
+
+@dataclass(frozen=True)
+class CropJob:
+    """One model run: which object it serves, which model kind, where in the frame."""
+
+    object_id: int
+    kind: CropKind
+    roi: Roi
+
+
+@dataclass
+class ObjectResult:
+    """One object in one frame.
+
+    ``mask`` is bool (crop.height, crop.width): mask[v, u] is frame pixel
+    (crop.x + u, crop.y + v). ``bbox`` is the mask's bounding box in frame pixels, None
+    when empty. ``score`` is the highest stability score among the object's crops (how
+    crisp its best view is), 0.0 when the final mask is empty. ``reason`` says why an
+    object was skipped.
+    """
+
+    object_id: int
+    status: ObjectStatus
+    score: float
+    crop: Roi
+    mask: np.ndarray
+    bbox: Roi | None
+    prompt: ObjectPrompt
+    reason: str = ""
+
+
+@dataclass
+class FrameResult:
+    """All objects of one frame, ascending object_id; inference_ms is backend time only."""
+
+    width: int
+    height: int
+    objects: list[ObjectResult]
+    inference_ms: float
+
+
+def plan_crops(
+    prompts: Sequence[ObjectPrompt], width: int, height: int, settings: CropSettings
+) -> tuple[list[CropJob], dict[int, str]]:
+    """Crops for every prompt that fits this frame, ascending object_id: one point crop
+    per foreground point, one box crop per box. Prompts that do not fit (for example a
+    point outside a smaller frame) are returned as {object_id: reason} instead."""
+    side = point_crop_side(width, height, settings.point_side_px, settings.point_side_fraction)
+    jobs: list[CropJob] = []
+    skipped: dict[int, str] = {}
+    seen: set[int] = set()
+    for prompt in sorted(prompts, key=lambda p: p.object_id):
+        oid = prompt.object_id
+        if oid in seen:
+            raise PromptError(f"object {oid} has two prompts in one frame")
+        seen.add(oid)
+        try:
+            validate_prompt(prompt, width, height)
+        except PromptError as exc:
+            skipped[oid] = str(exc)
+            continue
+        for x, y in prompt.foreground.tolist():
+            jobs.append(CropJob(oid, "point", point_to_roi(x, y, side, width, height)))
+        if prompt.box is not None:
+            roi = box_to_roi(prompt.box, width, height, settings.box_margin)
+            jobs.append(CropJob(oid, "box", roi))
+    return jobs, skipped
+
+
+def _run_crops(
+    image: np.ndarray,
+    encoding: str,
+    jobs: Sequence[CropJob],
+    backends: Mapping[str, InferenceBackend],
+    threshold: float,
+) -> tuple[list[np.ndarray], np.ndarray, float]:
+    """Small (S, S) masks and stability scores for every job, and the backend time in ms.
+
+    Jobs are grouped by backend object, so each backend gets exactly one batch per frame
+    (one call in total when "point" and "box" share a backend).
+    """
+    groups: dict[int, tuple[InferenceBackend, list[int]]] = {}
+    for i, job in enumerate(jobs):
+        try:
+            backend = backends[job.kind]
+        except KeyError:
+            raise KeyError(f"no backend for {job.kind} crops (object {job.object_id})") from None
+        groups.setdefault(id(backend), (backend, []))[1].append(i)
+
+    masks: list[np.ndarray] = [np.empty((0, 0), dtype=bool)] * len(jobs)
+    scores = np.zeros(len(jobs), dtype=np.float64)
+    inference_s = 0.0
+    for backend, indices in groups.values():
+        size = backend.input_size
+        crops = np.empty((len(indices), size, size, 3), dtype=np.uint8)
+        for k, i in enumerate(indices):
+            crop_to_model_input(image, encoding, jobs[i].roi, size, out=crops[k])
+        batch = normalise(crops)
+        start = time.perf_counter()
+        logits = backend.infer(batch)
+        inference_s += time.perf_counter() - start
+        if logits.shape != (len(indices), size, size):
+            raise RuntimeError(
+                f"backend {backend.name} returned logits of shape {logits.shape} for a "
+                f"batch of {len(indices)}; expected ({len(indices)}, {size}, {size})"
+            )
+        small = logits > threshold
+        scores[indices] = stability_scores(logits, threshold)
+        for k, i in enumerate(indices):
+            masks[i] = small[k]
+    return masks, scores, inference_s * 1000.0
+
+
+def _object_result(
+    prompt: ObjectPrompt,
+    jobs: Sequence[CropJob],
+    masks: Sequence[np.ndarray],
+    scores: Sequence[float],
+) -> ObjectResult:
+    """Paste an object's crop masks into the union of its crops and finish it."""
+    crop = jobs[0].roi
+    for job in jobs[1:]:
+        crop = crop.union(job.roi)
+    if len(jobs) == 1:
+        mask = resize_mask(masks[0], crop.width, crop.height)
+    else:
+        mask = np.zeros((crop.height, crop.width), dtype=bool)
+        for job, small in zip(jobs, masks, strict=True):
+            r = job.roi
+            dy, dx = r.y - crop.y, r.x - crop.x
+            mask[dy : dy + r.height, dx : dx + r.width] |= resize_mask(small, r.width, r.height)
+    background = prompt.background
+    if background.shape[0]:
+        mask = erase_components_at(mask, background - (crop.x, crop.y))
+    # cv2.boundingRect on the mask = geometry.mask_bbox, about 10x faster.
+    x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
+    if w == 0:
+        return ObjectResult(prompt.object_id, ObjectStatus.EMPTY, 0.0, crop, mask, None, prompt)
+    bbox = Roi(crop.x + x, crop.y + y, w, h)
+    score = float(max(scores))
+    return ObjectResult(prompt.object_id, ObjectStatus.OK, score, crop, mask, bbox, prompt)
+
+
+def segment_frame(
+    image: np.ndarray,
+    encoding: str,
+    prompts: Sequence[ObjectPrompt],
+    backends: Mapping[str, InferenceBackend],
+    settings: CropSettings,
+) -> FrameResult:
+    """Segment every prompted object in ``image`` (an (H, W, C) or (H, W) uint8 array in
+    ``encoding``). ``backends`` maps "point" and "box" to the model for each crop kind.
+
+    Raises EncodingError for an unsupported encoding. Objects come back in ascending
+    object_id; prompts that do not fit the frame come back SKIPPED with the reason.
+    """
+    check_image(image, encoding)
+    height, width = image.shape[:2]
+    jobs, skipped = plan_crops(prompts, width, height, settings)
+    masks, scores, inference_ms = _run_crops(image, encoding, jobs, backends, settings.threshold)
+
+    by_object: dict[int, list[int]] = {}
+    for i, job in enumerate(jobs):
+        by_object.setdefault(job.object_id, []).append(i)
+
+    objects: list[ObjectResult] = []
+    for prompt in sorted(prompts, key=lambda p: p.object_id):
+        oid = prompt.object_id
+        if oid in skipped:
+            empty = np.zeros((0, 0), dtype=bool)
+            objects.append(
+                ObjectResult(
+                    oid, ObjectStatus.SKIPPED, 0.0, EMPTY_ROI, empty, None, prompt, skipped[oid]
+                )
+            )
+            continue
+        idx = by_object[oid]
+        objects.append(
+            _object_result(
+                prompt,
+                [jobs[i] for i in idx],
+                [masks[i] for i in idx],
+                [float(scores[i]) for i in idx],
+            )
+        )
+    return FrameResult(width, height, objects, inference_ms)
+
+
+def union_mask(frame: FrameResult) -> np.ndarray:
+    """All objects' masks in one full-frame uint8 image: 255 = some object, 0 = none."""
+    out = np.zeros((frame.height, frame.width), dtype=np.uint8)
+    for obj in frame.objects:
+        if obj.mask.size and not obj.crop.is_empty:
+            out[obj.crop.slices][obj.mask] = 255
+    return out

@@ -1,0 +1,45 @@
+"""Files the package ships: the default models and the config folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: Installed with the Python package (setup.py package_data; ament_python_install_package).
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+#: The default model file per prompt kind; see models/MODEL_CARD.md.
+DEFAULT_MODEL_FILES = {
+    "point": "picosam2_point.onnx",
+    "box": "picosam2_box.onnx",
+}
+
+
+def resolve_model_paths(point_model: str, box_model: str) -> dict[str, Path]:
+    """The model file per prompt kind: the configured path when set, else the shipped
+    default. Box prompts use the point model when no box model is configured or shipped."""
+    point = (
+        Path(point_model).expanduser() if point_model else MODELS_DIR / DEFAULT_MODEL_FILES["point"]
+    )
+    if box_model:
+        box = Path(box_model).expanduser()
+    else:
+        shipped_box = MODELS_DIR / DEFAULT_MODEL_FILES["box"]
+        box = shipped_box if shipped_box.is_file() else point
+    return {"point": point, "box": box}
+
+
+def config_file(name: str) -> Path:
+    """A file of the package's config/ folder: from the installed share directory when
+    the package is installed by colcon, else from the source tree."""
+    try:
+        from ament_index_python.packages import (
+            PackageNotFoundError,
+            get_package_share_directory,
+        )
+
+        installed = Path(get_package_share_directory("picosam2_ros")) / "config" / name
+        if installed.is_file():
+            return installed
+    except (ImportError, PackageNotFoundError, OSError, ValueError):
+        pass
+    return Path(__file__).resolve().parent.parent / "config" / name
