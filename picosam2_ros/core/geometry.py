@@ -105,7 +105,8 @@ def box_to_roi(
         raise ValueError(f"box must be finite, got {box}")
     if x1 < x0 or y1 < y0:
         raise ValueError(f"box must have x_min <= x_max and y_min <= y_max, got {box}")
-    side = max(min_side, math.ceil(margin * max(x1 - x0, y1 - y0)))
+    # The epsilon keeps float noise (1.1 * 100 = 110.00000000000001) from adding a pixel.
+    side = max(min_side, math.ceil(margin * max(x1 - x0, y1 - y0) - 1e-9))
     side = _clamp_side(side, width, height)
     left = _clamp_start(round((x0 + x1 - side) / 2.0), side, width)
     top = _clamp_start(round((y0 + y1 - side) / 2.0), side, height)

@@ -112,17 +112,17 @@ class ObjectPrompt:
         return cls(object_id, np.array([[x, y]]), np.array([LABEL_FOREGROUND]), None, track)
 
     def moved_to(self, x: float, y: float) -> ObjectPrompt:
-        """This prompt with its first foreground point replaced by (x, y).
+        """This prompt shifted so that its first foreground point lands on (x, y).
 
-        Tracking re-centres the prompt on the object's new position; the other points
-        are kept as they are.
+        Tracking re-centres the prompt on the object's new position; every other point
+        (foreground or background) moves by the same offset, so a multi-point prompt
+        keeps its shape as the object moves.
         """
         fg = np.flatnonzero(self.labels == LABEL_FOREGROUND)
         if fg.size == 0:
             raise PromptError(f"object {self.object_id}: no foreground point to move")
-        points = self.points.copy()
-        points[fg[0]] = (x, y)
-        return replace(self, points=points)
+        offset = np.array([x, y], dtype=np.float64) - self.points[fg[0]]
+        return replace(self, points=self.points + offset)
 
     def with_box(self, box: Box | None) -> ObjectPrompt:
         """This prompt with another box (tracking moves a box prompt's box)."""

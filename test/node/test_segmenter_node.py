@@ -6,7 +6,6 @@ region matching the crop centre's colour, so every assertion checks real geometr
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,7 +138,7 @@ def test_box_prompt_segments_the_boxed_object(
     wait_standing(graph, 1)
     [obj] = graph.segment(rgb, "rgb8", stamp_ns=2).objects
     # The box crop is square, 1.1 x the box's longer side, centred on the box.
-    assert obj.crop.width == obj.crop.height == math.ceil(1.1 * TALL.height)
+    assert obj.crop.width == obj.crop.height == round(1.1 * TALL.height)
     assert mask_iou(frame_mask(obj), masks[1]) > 0.9
 
 

@@ -67,10 +67,11 @@ def test_prompt_arrays_are_normalised_and_read_only() -> None:
     assert _prompt([], [], box=(1, 2, 3, 4)).points.shape == (0, 2)
 
 
-def test_moved_to_replaces_first_foreground_point_only() -> None:
+def test_moved_to_shifts_every_point_with_the_first_foreground_point() -> None:
     p = _prompt([[1.0, 1.0], [5.0, 5.0], [9.0, 9.0]], [0, 1, 1])
     moved = p.moved_to(20.0, 30.0)
-    np.testing.assert_array_equal(moved.points, [[1.0, 1.0], [20.0, 30.0], [9.0, 9.0]])
+    # The first foreground point lands on (20, 30); the others keep their offsets.
+    np.testing.assert_array_equal(moved.points, [[16.0, 26.0], [20.0, 30.0], [24.0, 34.0]])
     np.testing.assert_array_equal(p.points[1], [5.0, 5.0])  # original untouched
     assert moved.object_id == 3 and moved != p
     assert p.moved_to(5.0, 5.0) == p
