@@ -326,8 +326,9 @@ class SegmenterNode(Node):
         with self._lock:
             self._book.update_tracking(frame.objects)
             lost = {obj.object_id for obj in frame.objects if self._book.is_lost(obj.object_id)}
-        self._seg_pub.publish(frame_to_msg(frame, msg.header, self._backend_name, lost))
+        # The plain mask first: it is the smaller message most consumers wait for.
         self._mask_pub.publish(array_to_image(union_mask(frame), "mono8", msg.header))
+        self._seg_pub.publish(frame_to_msg(frame, msg.header, self._backend_name, lost))
         if self._overlay_pub.get_subscription_count() > 0:
             overlay = render_overlay(image, msg.encoding, frame)
             self._overlay_pub.publish(array_to_image(overlay, "bgr8", msg.header))
