@@ -223,14 +223,18 @@ def bare_model_ms(model: Path, prompts: int, repeats: int = 300) -> tuple[float,
     batch = np.random.default_rng(0).standard_normal((prompts, 3, 96, 96)).astype(np.float32)
 
     def timed(fn) -> float:  # type: ignore[no-untyped-def]
+        """Lowest of three medians: the figure least disturbed by other load."""
         for _ in range(20):
             fn()
-        t = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            t.append(time.perf_counter() - t0)
-        return float(np.median(t) * 1000.0)
+        medians = []
+        for _ in range(3):
+            t = []
+            for _ in range(repeats // 3):
+                t0 = time.perf_counter()
+                fn()
+                t.append(time.perf_counter() - t0)
+            medians.append(float(np.median(t)))
+        return min(medians) * 1000.0
 
     batched = timed(lambda: sess.run(None, {name: batch}))
     single = timed(lambda: [sess.run(None, {name: batch[i : i + 1]}) for i in range(prompts)])
