@@ -28,6 +28,7 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, PointStamped
+from rclpy.exceptions import InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -130,7 +131,6 @@ class SegmenterNode(Node):
         self._backend_name = ""
         self._model_info: dict[str, str] = {}
         self._model_error = ""
-        self._last_size: tuple[int, int] | None = None
 
         self._slot: LatestFrameSlot[Image] = LatestFrameSlot()
         self._rate_in = RateMeter()
@@ -138,7 +138,15 @@ class SegmenterNode(Node):
         self._inference_ms = LatencyWindow()
         self._processing_ms = LatencyWindow()
         self._counts = dict.fromkeys(
-            ("frames_in", "frames_out", "bad_images", "bad_prompts", "frames_without_model"), 0
+            (
+                "frames_in",
+                "frames_out",
+                "bad_images",
+                "bad_prompts",
+                "objects_skipped",
+                "frames_without_model",
+            ),
+            0,
         )
         self._reported: set[str] = set()
         self._last_problem = ""
@@ -233,10 +241,12 @@ class SegmenterNode(Node):
 
     # ------------------------------------------------------------------ prompts
     def _on_prompt(self, msg: Prompt) -> None:
+        # Only the prompt's own form is judged here; whether it lies inside a frame is
+        # decided per frame (frames can change size: a replayed data set does), where an
+        # outside prompt is reported SKIPPED with its reason.
         try:
             prompt = prompt_from_msg(msg)
-            size = self._last_size
-            validate_prompt(prompt, *(size if size else (None, None)))
+            validate_prompt(prompt)
             with self._lock:
                 self._book.set(prompt)
         except (PromptError, ValueError) as err:
@@ -246,13 +256,6 @@ class SegmenterNode(Node):
         try:
             with self._lock:
                 prompt = self._book.add_point(x, y, track=self._p["track_clicks"])
-                size = self._last_size
-                if size is not None:
-                    try:
-                        validate_prompt(prompt, *size)
-                    except PromptError:
-                        self._book.remove(prompt.object_id)
-                        raise
         except PromptError as err:
             self._problem(f"point:{err}", f"point prompt rejected: {err}", "bad_prompts")
             return
@@ -306,8 +309,6 @@ class SegmenterNode(Node):
         except ImageError as err:
             self._problem(f"image:{err}", f"image rejected: {err}", "bad_images")
             return
-        height, width = image.shape[:2]
-        self._last_size = (width, height)
         with self._lock:
             backends = self._backends
             prompts = self._book.snapshot()
@@ -322,6 +323,7 @@ class SegmenterNode(Node):
                 self._problem(
                     f"skip:{obj.object_id}:{obj.reason}",
                     f"object {obj.object_id} skipped: {obj.reason}",
+                    "objects_skipped",
                 )
         with self._lock:
             self._book.update_tracking(frame.objects)
@@ -386,7 +388,7 @@ def main(args: list[str] | None = None) -> None:
     rclpy.init(args=args)
     try:
         node = SegmenterNode()
-    except ValueError as err:
+    except (ValueError, InvalidParameterValueException) as err:
         # Invalid start-up parameters: say which and exit non-zero.
         print(f"segmenter_node: {err}")
         rclpy.try_shutdown()

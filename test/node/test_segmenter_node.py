@@ -210,7 +210,6 @@ def test_overlay_is_published_while_subscribed(
 
 
 BAD_PROMPTS = {
-    "outside the image": point_prompt(1, W + 50, 10),
     "NaN coordinate": point_prompt(1, float("nan"), 10),
     "negative coordinate": point_prompt(1, -5, 10),
     "no points and no box": Prompt(object_id=1),
@@ -223,7 +222,6 @@ def test_bad_prompts_are_rejected_counted_and_the_node_keeps_serving(
     graph: SegmenterGraph, scene: tuple[np.ndarray, list[np.ndarray]]
 ) -> None:
     rgb, masks = scene
-    graph.segment(rgb, "rgb8", stamp_ns=8)  # the node learns the image size
     for bad in BAD_PROMPTS.values():
         graph.send_prompt(bad)
     wait_until(lambda: graph.node._counts["bad_prompts"] == len(BAD_PROMPTS))
@@ -235,6 +233,24 @@ def test_bad_prompts_are_rejected_counted_and_the_node_keeps_serving(
     wait_standing(graph, 1)
     [obj] = graph.segment(rgb, "rgb8", stamp_ns=9).objects
     assert mask_iou(frame_mask(obj), masks[0]) > 0.9
+
+
+def test_a_prompt_outside_the_frame_is_reported_skipped_and_others_are_served(
+    graph: SegmenterGraph, scene: tuple[np.ndarray, list[np.ndarray]]
+) -> None:
+    rgb, masks = scene
+    graph.send_prompt(point_prompt(1, W + 50, 10))  # fine for a larger image, not this one
+    graph.send_prompt(point_prompt(2, RECT.x + 30, RECT.y + 10))
+    wait_standing(graph, 2)
+    outside, inside = graph.segment(rgb, "rgb8", stamp_ns=15).objects
+    assert outside.object_id == 1 and outside.status == ObjectMask.STATUS_SKIPPED
+    assert outside.mask.width == 0 and outside.crop.width == 0
+    assert inside.status == ObjectMask.STATUS_OK
+    assert mask_iou(frame_mask(inside), masks[0]) > 0.9
+    status = graph.fresh_diagnostics()
+    assert status.level == status.WARN and "object 1 skipped" in status.message
+    assert "outside" in status.message
+    assert int({kv.key: kv.value for kv in status.values}["objects_skipped"]) >= 1
 
 
 def test_bad_images_are_rejected_counted_and_the_node_keeps_serving(
