@@ -7,17 +7,18 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.picosam2-setup
-REQ := requirements/dev.txt requirements/constraints.txt
+REQ := requirements/dev.txt requirements/train.txt requirements/constraints.txt
 MSG_SRC := $(wildcard msg/*.msg srv/*.srv) CMakeLists.txt package.xml
 # Isolated ROS graph for everything started from here.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup demo test lint typecheck unit colcon-check bench clean
+.PHONY: help setup demo demo-tracking test lint typecheck unit colcon-check bench clean
 
 help:
-	@echo "make demo   set up if needed, then run the demo on the shipped default"
+	@echo "make demo   set up if needed, then run the replay demo on the shipped default"
+	@echo "make demo-tracking  segmenter_node tracking objects in a generated moving scene"
 	@echo "make test   set up if needed, then lint, type-check and run the whole test suite"
 	@echo "make bench  benchmarks (figures printed, nothing asserted)"
 	@echo "make setup  only create .venv (pinned wheels, messages built, package editable)"
@@ -30,6 +31,9 @@ $(STAMP): $(REQ) $(MSG_SRC) setup.py scripts/dev_setup.sh
 
 demo: $(STAMP)
 	$(BIN)/python -m picosam2_ros.demo --out demo_output
+
+demo-tracking: $(STAMP)
+	$(BIN)/python -m picosam2_ros.demo_tracking --out demo_output/tracking
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
