@@ -14,7 +14,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup demo demo-tracking test lint typecheck unit colcon-check bench clean
+.PHONY: help setup demo demo-tracking test lint typecheck unit colcon-check bench model clean
 
 help:
 	@echo "make demo   set up if needed, then run the replay demo on the shipped default"
@@ -22,6 +22,7 @@ help:
 	@echo "make test   set up if needed, then lint, type-check and run the whole test suite"
 	@echo "make bench  benchmarks (figures printed, nothing asserted)"
 	@echo "make setup  only create .venv (pinned wheels, messages built, package editable)"
+	@echo "make model  train, export and evaluate the point model (PROTOCOL=box for the box model)"
 
 setup: $(STAMP)
 
@@ -49,6 +50,15 @@ colcon-check: $(STAMP)
 	bash scripts/colcon_check.sh
 
 test: lint typecheck unit colcon-check
+
+# Reproduces a shipped model from the training data (see picosam2_ros/models/MODEL_CARD.md).
+DATA ?= ../shared/data/train-real/coco2017 ../shared/data/train-real/davis2016
+VAL ?= ../shared/data/coco-val2017-sample
+PROTOCOL ?= point
+MINUTES ?= 82
+model: $(STAMP)
+	$(BIN)/python -m training.make_model --data $(DATA) --protocol $(PROTOCOL) \
+		--minutes $(MINUTES) --val $(VAL) --models picosam2_ros/models --seed 0 --threads 2
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates the development environment from nothing:
-#  1. a virtualenv with the pinned ROS 2 Jazzy wheels and the other dependencies,
+#  1. a virtualenv with the pinned ROS 2 Jazzy wheels and the other dependencies
+#     (including the CPU build of PyTorch for training/ and its tests),
 #  2. the package's messages and services built with rosidl and installed into it,
 #  3. the Python package installed in editable mode (edits take effect at once) with
 #     its executables on the virtualenv's PATH.
@@ -19,7 +20,7 @@ py="$venv/bin/python"
 
 echo "== installing pinned dependencies"
 "$py" -m pip install --quiet --disable-pip-version-check \
-  -r requirements/dev.txt -c requirements/constraints.txt 2>&1 \
+  -r requirements/dev.txt -r requirements/train.txt -c requirements/constraints.txt 2>&1 \
   | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 # The ROS wheels' CMake export files name the wheel builder's Python and numpy include

@@ -1,0 +1,105 @@
+"""ONNX export: contract, parity with PyTorch, dynamic batch, int8 tolerance, opset."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper
+
+from training.export import (
+    check_onnx,
+    export_onnx,
+    fp32_parity,
+    mask_agreement,
+    quantize_int8,
+    run_onnx,
+)
+from training.model import PicoSAM2
+
+
+@pytest.fixture(scope="module")
+def model() -> PicoSAM2:
+    """A PicoSAM2 with non-trivial BatchNorm statistics and a centred output."""
+    torch.manual_seed(0)
+    m = PicoSAM2()
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.2, 0.2)
+                mod.running_var.uniform_(0.5, 1.5)
+                mod.weight.uniform_(0.5, 1.5)
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def inputs() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    img = rng.standard_normal((24, 3, 96, 96)).astype(np.float32)
+    # Smooth structure so the logits vary across each crop.
+    yy, xx = np.mgrid[0:96, 0:96] / 96.0
+    img += np.sin(6 * xx + rng.uniform(0, 6, (24, 1, 1, 1))) * np.cos(4 * yy)
+    return img.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def fp32_path(model, tmp_path_factory):
+    return export_onnx(model, tmp_path_factory.mktemp("onnx") / "m.onnx")
+
+
+def test_export_contract_and_parity(model, fp32_path, inputs) -> None:
+    m = check_onnx(fp32_path)
+    assert m.graph.input[0].name == "image" and m.graph.output[0].name == "logits"
+    assert fp32_parity(model, fp32_path, inputs) < 1e-4
+    # Dynamic batch: 1 and 5 give the same per-crop results.
+    one = run_onnx(fp32_path, inputs[:1])
+    five = run_onnx(fp32_path, inputs[:5])
+    assert one.shape == (1, 1, 96, 96) and five.shape == (5, 1, 96, 96)
+    np.testing.assert_allclose(one[0], five[0], atol=1e-5)
+
+
+def test_int8_within_tolerance(fp32_path, inputs, tmp_path) -> None:
+    int8 = quantize_int8(fp32_path, tmp_path / "m_int8.onnx", inputs[:16])
+    assert int8.stat().st_size < fp32_path.stat().st_size / 3
+    ref, got = run_onnx(fp32_path, inputs[16:]), run_onnx(int8, inputs[16:])
+    # Logits in units of the fp32 spread; masks must mostly agree.
+    err = np.abs(ref - got).mean() / ref.std()
+    assert err < 0.15, err
+    centred = ref - np.median(ref)
+    assert mask_agreement(centred, got - np.median(ref)) > 0.8
+
+
+def test_wrong_opset_is_refused(model, tmp_path) -> None:
+    with pytest.raises(SystemExit, match="unsupported opset 11"):
+        export_onnx(model, tmp_path / "x.onnx", opset=11)
+    node = helper.make_node("Identity", ["image"], ["logits"])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 96, 96])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3, 96, 96])],
+    )
+    path = tmp_path / "old.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    with pytest.raises(SystemExit, match="opset 13, expected 17"):
+        check_onnx(path)
+
+
+def test_wrong_contract_and_missing_file(tmp_path) -> None:
+    node = helper.make_node("Identity", ["image"], ["logits"])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 64, 64])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3, 64, 64])],
+    )
+    path = tmp_path / "small.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    with pytest.raises(SystemExit, match=r"input must be \[N,3,96,96\]"):
+        check_onnx(path)
+    with pytest.raises(SystemExit, match="ONNX model not found"):
+        check_onnx(tmp_path / "missing.onnx")
+    (tmp_path / "junk.onnx").write_bytes(b"junk")
+    with pytest.raises(SystemExit, match="not a valid ONNX model"):
+        check_onnx(tmp_path / "junk.onnx")

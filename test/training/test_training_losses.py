@@ -1,0 +1,54 @@
+"""Losses: BCE + Dice vs ground truth; MSE + Dice vs a teacher, weighted by confidence."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from training_fixtures import disk_teacher, make_coco_folder
+
+from training import train as train_mod
+from training.losses import (
+    Teacher,
+    distillation_loss,
+    supervised_loss,
+    teacher_confidence,
+)
+
+
+def _target() -> torch.Tensor:
+    t = torch.zeros(2, 1, 96, 96)
+    t[:, :, 30:70, 20:60] = 1
+    return t
+
+
+def test_supervised_loss_prefers_the_truth() -> None:
+    t = _target()
+    good, bad = (t * 2 - 1) * 6, -(t * 2 - 1) * 6
+    assert supervised_loss(good, t) < 0.05 < 1.5 < supervised_loss(bad, t)
+
+
+def test_teacher_confidence() -> None:
+    assert teacher_confidence(torch.zeros(1, 1, 96, 96)).item() == pytest.approx(0.0)
+    assert teacher_confidence(torch.full((1, 1, 96, 96), 20.0)).item() == pytest.approx(1.0)
+
+
+def test_distillation_weighting() -> None:
+    t = _target()
+    student = torch.randn(2, 1, 96, 96)
+    unsure = torch.zeros(2, 1, 96, 96)  # confidence 0: ground truth only
+    assert distillation_loss(student, t, unsure) == pytest.approx(supervised_loss(student, t))
+    teacher = (t * 2 - 1) * 50  # fully confident teacher that agrees with the truth
+    loss_w0 = distillation_loss(teacher, t, teacher, weight=0.0)
+    loss_w1 = distillation_loss(teacher, t, teacher, weight=1.0)
+    assert loss_w1 < 1e-3 and loss_w0 < 1e-3
+
+
+def test_teacher_protocol_and_training_with_a_teacher(tmp_path) -> None:
+    assert isinstance(disk_teacher, Teacher)
+    data = make_coco_folder(tmp_path / "d", n_images=2)
+    args = ["--data", str(data), "--protocol", "box", "--out", str(tmp_path / "r"),
+            "--minutes", "1", "--batch", "4", "--max-steps", "2", "--dev-fraction", "0",
+            "--teacher", "training_fixtures:disk_teacher"]  # fmt: skip
+    assert train_mod.main(args) == 0
+    with pytest.raises(SystemExit, match="cannot load teacher"):
+        train_mod.main([*args[:-1], "training_fixtures:nothing"])

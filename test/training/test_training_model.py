@@ -1,0 +1,64 @@
+"""PicoSAM2 network: size, shape, checkpoint loading."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from training.model import ARCHITECTURE, PicoSAM2, count_macs, count_parameters, load_weights
+
+
+def test_parameter_count_matches_the_paper() -> None:
+    n = count_parameters(PicoSAM2())
+    assert 1_260_000 <= n <= 1_300_000, n
+
+
+def test_macs_close_to_published() -> None:
+    macs = count_macs(PicoSAM2())
+    assert 300e6 < macs < 345e6, macs
+
+
+def test_output_shape_and_batch() -> None:
+    model = PicoSAM2().eval()
+    with torch.no_grad():
+        out = model(torch.zeros(3, 3, 96, 96))
+    assert out.shape == (3, 1, 96, 96)
+    assert out.dtype == torch.float32
+
+
+def test_load_weights_roundtrip(tmp_path) -> None:
+    model = PicoSAM2()
+    path = tmp_path / "ok.pt"
+    torch.save({"architecture": ARCHITECTURE, "model": model.state_dict()}, path)
+    loaded = load_weights(path)
+    x = torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model.eval()(x))
+
+
+def test_checkpoint_from_another_architecture_is_refused(tmp_path) -> None:
+    path = tmp_path / "other.pt"
+    torch.save({"architecture": "resnet18", "model": {}}, path)
+    with pytest.raises(SystemExit, match="architecture 'resnet18'"):
+        load_weights(path)
+
+
+def test_checkpoint_with_other_layout_is_refused(tmp_path) -> None:
+    path = tmp_path / "layout.pt"
+    state = {"architecture": ARCHITECTURE, "model": {"conv.weight": torch.zeros(1)}}
+    torch.save(state, path)
+    with pytest.raises(SystemExit, match="does not match the PicoSAM2 layout"):
+        load_weights(path)
+
+
+def test_missing_and_corrupt_checkpoints(tmp_path) -> None:
+    with pytest.raises(SystemExit, match="checkpoint not found"):
+        load_weights(tmp_path / "nope.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit, match="cannot read checkpoint"):
+        load_weights(bad)
+    plain = tmp_path / "plain.pt"
+    torch.save([1, 2, 3], plain)
+    with pytest.raises(SystemExit, match="not a PicoSAM2 training checkpoint"):
+        load_weights(plain)

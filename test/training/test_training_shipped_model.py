@@ -1,0 +1,57 @@
+"""The shipped default models: they load through the package's onnxruntime backend,
+their checksums match MODEL_CARD.md, and on a few fixed real crops their masks overlap
+the ground truth (a regression guard, not a quality claim)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from picosam2_ros.backends.onnx_backend import OnnxBackend
+from picosam2_ros.core.metrics import mask_iou
+from training.crops import normalise
+from training.data import load_coco_folders
+from training.evaluate import build_eval_set
+
+REPO = Path(__file__).resolve().parents[2]
+MODELS_DIR = REPO / "picosam2_ros" / "models"
+VAL_DIR = REPO.parent / "shared" / "data" / "coco-val2017-sample"
+CARD = MODELS_DIR / "MODEL_CARD.md"
+POINT_FILES = ("picosam2_point.onnx", "picosam2_point_int8.onnx")
+
+
+def _card_checksums() -> dict[str, str]:
+    text = CARD.read_text()
+    return dict(re.findall(r"`(picosam2_\w+\.onnx)`\s*\|\s*`([0-9a-f]{64})`", text))
+
+
+@pytest.mark.parametrize("name", POINT_FILES)
+def test_shipped_file_loads_and_matches_card(name: str) -> None:
+    path = MODELS_DIR / name
+    assert path.is_file(), f"shipped model {path} is missing"
+    backend = OnnxBackend(path)
+    assert backend.input_size == 96 and backend.batch_dynamic
+    assert backend.info["opset"] == "17"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert _card_checksums().get(name) == digest, f"{name}: sha256 differs from MODEL_CARD.md"
+
+
+@pytest.fixture(scope="module")
+def real_crops():
+    if not VAL_DIR.is_dir():
+        pytest.skip(f"real-photo fixture {VAL_DIR} is absent (not shipped with the package)")
+    data = load_coco_folders([VAL_DIR], min_area=32 * 32, max_images=4)
+    return build_eval_set(data, "point")
+
+
+@pytest.mark.parametrize("name", POINT_FILES)
+def test_masks_overlap_ground_truth_on_real_crops(name: str, real_crops) -> None:
+    logits = OnnxBackend(MODELS_DIR / name).infer(normalise(real_crops.crops))
+    ious = [mask_iou(p > 0, t) for p, t in zip(logits, real_crops.masks, strict=True)]
+    assert len(ious) >= 8
+    assert np.mean(ious) > 0.35, ious
+    assert np.mean(np.array(ious) > 0.1) >= 0.7, ious

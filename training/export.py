@@ -1,0 +1,219 @@
+"""Export a trained PicoSAM2 to ONNX (opset 17, dynamic batch) and int8 (onnxruntime
+static quantisation, QDQ format, calibrated on training crops), with checks.
+
+    python -m training.export --checkpoint RUN/final.pt --out DIR --name picosam2_point \\
+        --calib-data TRAIN_DIR [TRAIN_DIR ...] --protocol point
+
+Writes DIR/NAME.onnx, DIR/NAME_int8.onnx and DIR/NAME_export.json. The contract is the
+one the onnxruntime backend checks: input "image" [N, 3, 96, 96] float32
+(ImageNet-normalised RGB), output "logits" [N, 1, 96, 96], opset 17.
+
+Checks (each failure is a SystemExit naming the problem):
+- fp32: max |onnxruntime - PyTorch| over real crops below ``FP32_TOLERANCE``
+- int8: mean IoU between int8 and fp32 masks on training crops not used for
+  calibration at least ``INT8_MIN_MASK_IOU``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from training.augment import NO_AUGMENT, make_batch
+from training.crops import check_protocol, normalise
+from training.data import load_coco_folders
+from training.model import INPUT_SIZE, PicoSAM2, load_weights
+
+OPSET = 17
+INPUT_NAME = "image"
+OUTPUT_NAME = "logits"
+FP32_TOLERANCE = 1e-3
+INT8_MIN_MASK_IOU = 0.85
+
+
+def check_onnx(path: str | Path, opset: int = OPSET) -> onnx.ModelProto:
+    """Load ``path`` and verify the PicoSAM2 contract and the opset."""
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"ONNX model not found: {path}")
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        raise SystemExit(f"{path} is not a valid ONNX model: {exc}") from exc
+    found = [e.version for e in model.opset_import if e.domain in ("", "ai.onnx")]
+    if found != [opset]:
+        raise SystemExit(f"{path} has opset {found[0] if found else 'none'}, expected {opset}")
+    inp, out = model.graph.input[0], model.graph.output[0]
+    dims = [d.dim_value or d.dim_param for d in inp.type.tensor_type.shape.dim]
+    if len(dims) != 4 or dims[1:] != [3, INPUT_SIZE, INPUT_SIZE] or not isinstance(dims[0], str):
+        raise SystemExit(f"{path}: input must be [N,3,96,96] with a dynamic N, is {dims}")
+    odims = [d.dim_value or d.dim_param for d in out.type.tensor_type.shape.dim]
+    if len(odims) != 4 or odims[1:] != [1, INPUT_SIZE, INPUT_SIZE]:
+        raise SystemExit(f"{path}: output must be [N,1,96,96], is {odims}")
+    return model
+
+
+def export_onnx(model: PicoSAM2, path: str | Path, opset: int = OPSET) -> Path:
+    """Write ``model`` as ONNX with a dynamic batch dimension."""
+    if opset != OPSET:
+        raise SystemExit(f"unsupported opset {opset}: the PicoSAM2 contract is opset {OPSET}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.to(memory_format=torch.contiguous_format).float().eval()
+    dummy = torch.zeros(2, 3, INPUT_SIZE, INPUT_SIZE)
+    torch.onnx.export(
+        model,
+        (dummy,),
+        str(path),
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        opset_version=opset,
+        dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+        dynamo=False,
+        do_constant_folding=True,
+    )
+    check_onnx(path, opset)
+    return path
+
+
+def _session(path: Path, threads: int = 2):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(path: Path, x: np.ndarray, threads: int = 2, batch: int = 64) -> np.ndarray:
+    sess = _session(path, threads)
+    return np.concatenate(
+        [sess.run(None, {INPUT_NAME: x[i : i + batch]})[0] for i in range(0, len(x), batch)]
+    )
+
+
+def fp32_parity(model: PicoSAM2, path: Path, x: np.ndarray) -> float:
+    """Max |ONNX - PyTorch| over ``x``; SystemExit above FP32_TOLERANCE."""
+    model = model.to(memory_format=torch.contiguous_format).float().eval()
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    got = run_onnx(path, x)
+    diff = float(np.abs(ref - got).max())
+    if not diff <= FP32_TOLERANCE:
+        raise SystemExit(f"ONNX export parity failed: max |ONNX - PyTorch| = {diff:.3g}")
+    return diff
+
+
+def mask_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean IoU between the masks (logit > 0) of two logit arrays (1.0 for both empty)."""
+    pa, pb = a > 0, b > 0
+    inter = (pa & pb).reshape(len(a), -1).sum(1)
+    union = (pa | pb).reshape(len(a), -1).sum(1)
+    return float(np.where(union > 0, inter / np.maximum(union, 1), 1.0).mean())
+
+
+def quantize_int8(fp32_path: Path, out_path: Path, calib: np.ndarray) -> Path:
+    """Static int8 QDQ quantisation (per-channel int8 weights, uint8 activations)
+    calibrated on ``calib`` (N, 3, 96, 96) normalised crops."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(range(0, len(calib), 16))
+
+        def get_next(self):
+            i = next(self._it, None)
+            return None if i is None else {INPUT_NAME: calib[i : i + 16]}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        quantize_static(
+            str(pre),
+            str(out_path),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
+    check_onnx(out_path)
+    return out_path
+
+
+def training_crops(folders: list[str], protocol: str, n: int, seed: int) -> np.ndarray:
+    data = load_coco_folders(folders)
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(data), size=min(n, len(data)), replace=False)
+    crops, _ = make_batch(data, idx, protocol, rng, NO_AUGMENT)
+    return normalise(crops)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m training.export",
+        description="Export a PicoSAM2 checkpoint to ONNX fp32 and int8 with parity checks.",
+    )
+    ap.add_argument("--checkpoint", required=True, help="final.pt or last.pt of a run")
+    ap.add_argument("--out", type=Path, required=True, help="output folder")
+    ap.add_argument("--name", default="picosam2", help="file name stem")
+    ap.add_argument("--calib-data", nargs="+", required=True, help="TRAINING folder(s)")
+    ap.add_argument("--protocol", default="point", help="crop protocol for calibration crops")
+    ap.add_argument("--calib-samples", type=int, default=256)
+    ap.add_argument("--check-samples", type=int, default=128)
+    ap.add_argument("--opset", type=int, default=OPSET)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-int8", action="store_true")
+    args = ap.parse_args(argv)
+    check_protocol(args.protocol)
+    if args.opset != OPSET:
+        raise SystemExit(f"unsupported opset {args.opset}: the PicoSAM2 contract is opset {OPSET}")
+    model = load_weights(args.checkpoint)
+    torch.set_num_threads(2)
+    crops = training_crops(
+        args.calib_data, args.protocol, args.calib_samples + args.check_samples, args.seed
+    )
+    calib, check = crops[: args.calib_samples], crops[args.calib_samples :]
+    if len(check) == 0:
+        check = calib
+    args.out.mkdir(parents=True, exist_ok=True)
+    fp32 = export_onnx(model, args.out / f"{args.name}.onnx", args.opset)
+    report: dict = {
+        "fp32": {"file": fp32.name, "max_abs_diff_vs_torch": fp32_parity(model, fp32, check)}
+    }
+    print(f"fp32 {fp32}: max |ONNX - PyTorch| = {report['fp32']['max_abs_diff_vs_torch']:.2e}")
+    if not args.no_int8:
+        int8 = quantize_int8(fp32, args.out / f"{args.name}_int8.onnx", calib)
+        agree = mask_agreement(run_onnx(fp32, check), run_onnx(int8, check))
+        report["int8"] = {
+            "file": int8.name,
+            "calibration_crops": len(calib),
+            "mask_iou_vs_fp32": agree,
+        }
+        print(f"int8 {int8}: mean mask IoU vs fp32 on {len(check)} held-back crops = {agree:.4f}")
+        if agree < INT8_MIN_MASK_IOU:
+            raise SystemExit(
+                f"int8 model disagrees with fp32: mean mask IoU {agree:.3f} < {INT8_MIN_MASK_IOU}"
+            )
+    (args.out / f"{args.name}_export.json").write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Losses as in the PicoSAM2 paper: BCE + Dice against the ground truth, MSE + Dice
+against a teacher's logits, mixed per sample by the teacher's confidence.
+
+A teacher is anything implementing ``Teacher``: for instance SAM 2 prompted with the
+crop's centre point (or the box) on the same 96x96 crops, returning its mask logits.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch.nn import functional as F  # noqa: N812
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """Maps a batch of (N, 96, 96, 3) uint8 RGB crops (the object at the centre, or
+    framed by the crop for the box protocol) to (N, 1, 96, 96) float32 mask logits."""
+
+    def __call__(self, crops: np.ndarray, protocol: str) -> np.ndarray: ...
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """Soft Dice per sample, averaged; ``target`` may be soft (probabilities)."""
+    p = torch.sigmoid(logits).flatten(1)
+    t = target.flatten(1)
+    inter = (p * t).sum(1)
+    return (1 - (2 * inter + eps) / (p.sum(1) + t.sum(1) + eps)).mean()
+
+
+def dice_loss_per_sample(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0):
+    p = torch.sigmoid(logits).flatten(1)
+    t = target.flatten(1)
+    return 1 - (2 * (p * t).sum(1) + eps) / (p.sum(1) + t.sum(1) + eps)
+
+
+def supervised_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """BCE + Dice against a binary ground-truth mask (same shape as ``logits``)."""
+    logits = logits.float()
+    return F.binary_cross_entropy_with_logits(logits, target) + dice_loss(logits, target)
+
+
+def teacher_confidence(teacher_logits: torch.Tensor) -> torch.Tensor:
+    """Per-sample confidence in [0, 1]: mean |2 sigmoid(logit) - 1| over the pixels."""
+    return (2 * torch.sigmoid(teacher_logits.float()) - 1).abs().flatten(1).mean(1)
+
+
+def distillation_loss(
+    logits: torch.Tensor, target: torch.Tensor, teacher_logits: torch.Tensor, weight: float = 0.5
+) -> torch.Tensor:
+    """Per sample: (1 - w) (BCE + Dice vs ground truth) + w (MSE + Dice vs teacher),
+    w = ``weight`` x the teacher's confidence on that sample."""
+    logits = logits.float()
+    teacher_logits = teacher_logits.float()
+    gt = F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).mean(1)
+    gt = gt + dice_loss_per_sample(logits, target)
+    mse = F.mse_loss(logits, teacher_logits, reduction="none").flatten(1).mean(1)
+    soft = dice_loss_per_sample(logits, torch.sigmoid(teacher_logits))
+    w = weight * teacher_confidence(teacher_logits)
+    return ((1 - w) * gt + w * (mse + soft)).mean()

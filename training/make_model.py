@@ -1,0 +1,84 @@
+"""One command from the data folders to a shipped model: train, export fp32 + int8 ONNX,
+evaluate both on the validation folder, draw the training curve, copy the files.
+
+    python -m training.make_model --data ../shared/data/train-real/coco2017 \\
+        ../shared/data/train-real/davis2016 --protocol point --minutes 82 \\
+        --val ../shared/data/coco-val2017-sample --run training/runs/point \\
+        --models picosam2_ros/models
+
+Every step is also its own command (training.train, training.export, training.evaluate,
+training.report); this runs them in order with the settings of the shipped model.
+``--resume`` continues an interrupted training run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import sys
+from pathlib import Path
+
+from training import evaluate, export, report, train
+from training.crops import check_protocol
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.make_model", description=__doc__)
+    ap.add_argument("--data", nargs="+", required=True, help="COCO-format training folder(s)")
+    ap.add_argument("--protocol", required=True, help="point or box")
+    ap.add_argument("--minutes", type=float, default=82.0, help="training wall-clock budget")
+    ap.add_argument("--val", nargs="*", default=[], help="COCO-format validation folder(s)")
+    ap.add_argument("--run", type=Path, help="run folder (default training/runs/PROTOCOL)")
+    ap.add_argument("--models", type=Path, help="copy the ONNX files and curve here")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--max-steps", type=int, default=0, help=argparse.SUPPRESS)
+    args, extra = ap.parse_known_args(argv)
+    protocol = check_protocol(args.protocol)
+    run = args.run or Path("training/runs") / protocol
+    name = f"picosam2_{protocol}"
+    train_argv = [
+        "--data", *args.data, "--protocol", protocol, "--out", str(run),
+        "--minutes", str(args.minutes), "--seed", str(args.seed),
+        "--threads", str(args.threads), "--max-steps", str(args.max_steps), *extra,
+    ]  # fmt: skip
+    if args.val:
+        train_argv += ["--val", *args.val, "--val-protocols", protocol]
+    if args.resume:
+        train_argv.append("--resume")
+    train.main(train_argv)
+    export.main(
+        ["--checkpoint", str(run / "final.pt"), "--out", str(run / "export"), "--name", name,
+         "--calib-data", *args.data, "--protocol", protocol, "--seed", str(args.seed)]
+    )  # fmt: skip
+    files = [run / "export" / f"{name}.onnx", run / "export" / f"{name}_int8.onnx"]
+    curve = run / "training_curve.png"
+    if args.val:
+        evaluate.main(
+            ["--model", *map(str, files), "--data", *args.val, "--protocol", "both",
+             "--json", str(run / "eval.json")]
+        )  # fmt: skip
+        report.main(
+            ["--run", str(run), "--eval", str(run / "eval.json"), "--png", str(curve),
+             "--md", str(run / "tables.md")]
+        )  # fmt: skip
+    else:
+        report.main(["--run", str(run), "--png", str(curve)])
+    if args.models:
+        args.models.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            shutil.copy2(f, args.models / f.name)
+        shutil.copy2(curve, args.models / f"{name}_training_curve.png")
+    for f in files:
+        print(f"{sha256(f)}  {f.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,413 @@
+"""Train PicoSAM2 on COCO-format instance data under the point or box protocol.
+
+    python -m training.train --data DIR [DIR ...] --protocol point --out RUN_DIR \\
+        --minutes 60 --seed 0 --threads 2 [--val VAL_DIR] [--resume]
+
+The run is bounded by wall-clock time (``--minutes``, validation included), with a
+cosine learning-rate schedule over that budget, so it finishes when planned; training
+speed only changes how many steps fit. ``--resume`` continues from RUN_DIR/last.pt with
+the remaining budget. RUN_DIR receives:
+
+- ``metrics.jsonl``: one JSON object per log line (``"kind": "train"``) and per
+  validation (``"kind": "val"``, both protocols on ``--val``)
+- ``last.pt``: resumable checkpoint (model, EMA, optimiser, schedule position, RNG)
+- ``final.pt``: the EMA weights, with the decision threshold calibrated on a held-out
+  split of the TRAINING data folded into the head's bias (the model's mask is logit > 0)
+- ``config.json``: arguments, augmentation settings, data counts
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from training.augment import AugmentConfig, make_batch
+from training.crops import PROTOCOLS, check_protocol, normalise
+from training.data import MIN_MASK_AREA, InstanceSet, load_coco_folders
+from training.evaluate import EvalSet, build_eval_set, evaluate_predictor
+from training.losses import Teacher, distillation_loss, supervised_loss
+from training.model import ARCHITECTURE, PicoSAM2, count_parameters
+
+#: Thresholds (logits) tried when calibrating on the held-out training split.
+CALIBRATION_THRESHOLDS = np.round(np.arange(-2.0, 2.01, 0.25), 2)
+
+
+def is_dev_image(folder: str, record: dict, fraction: float) -> bool:
+    """Deterministic held-out split by image (file name hash); DAVIS frames are grouped
+    by sequence (the name before the last underscore) so a sequence never straddles."""
+    if fraction <= 0:
+        return False
+    key = str(record.get("file_name", record.get("id")))
+    if "davis" in folder.lower() and "_" in key:
+        key = key.rsplit("_", 1)[0]
+    return (zlib.crc32(f"{folder}/{key}".encode()) % 10000) < fraction * 10000
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="python -m training.train",
+        description="Train PicoSAM2 (1.26M-parameter depthwise-separable U-Net) on "
+        "COCO-format folders under the point or box crop protocol.",
+    )
+    ap.add_argument("--data", nargs="+", required=True, help="COCO-format training folder(s)")
+    ap.add_argument("--protocol", required=True, help="point (PicoSAM2 paper crop) or box")
+    ap.add_argument("--out", type=Path, required=True, help="run directory")
+    ap.add_argument("--minutes", type=float, required=True, help="wall-clock budget")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    ap.add_argument("--val", nargs="*", default=[], help="COCO-format validation folder(s)")
+    ap.add_argument("--val-every", type=float, default=8.0, help="minutes between validations")
+    ap.add_argument("--val-protocols", default="point", help="point, box or both")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--weight-decay", type=float, default=1e-2)
+    ap.add_argument("--warmup", type=float, default=1.0, help="warm-up minutes")
+    ap.add_argument("--ema", type=float, default=0.995, help="EMA decay (0 disables)")
+    ap.add_argument("--min-area", type=int, default=MIN_MASK_AREA)
+    ap.add_argument("--dev-fraction", type=float, default=0.05, help="held-out training share")
+    ap.add_argument("--copy-paste", type=float, default=AugmentConfig.copy_paste)
+    ap.add_argument("--prompt-jitter", type=float, default=AugmentConfig.prompt_jitter)
+    ap.add_argument("--scale-prob", type=float, default=AugmentConfig.scale_prob)
+    ap.add_argument(
+        "--bf16",
+        action="store_true",
+        help="bfloat16 autocast: about 3x faster on CPUs with native bf16 (AVX512-BF16/AMX), "
+        "several times SLOWER on AVX2-only CPUs",
+    )
+    ap.add_argument("--no-channels-last", action="store_true")
+    ap.add_argument(
+        "--teacher", help="module:attribute of a Teacher (see training.losses) to distil from"
+    )
+    ap.add_argument("--distill-weight", type=float, default=0.5)
+    ap.add_argument("--checkpoint-every", type=float, default=2.0, help="minutes")
+    ap.add_argument("--max-steps", type=int, default=0, help="stop after N steps (tests)")
+    ap.add_argument("--log-every", type=int, default=20, help="steps")
+    args = ap.parse_args(argv)
+    check_protocol(args.protocol)
+    if args.val_protocols not in (*PROTOCOLS, "both"):
+        raise SystemExit(f"unknown protocol {args.val_protocols!r} for --val-protocols")
+    if args.minutes <= 0:
+        raise SystemExit("--minutes must be positive")
+    return args
+
+
+def load_teacher(spec: str) -> Teacher:
+    import importlib
+
+    mod, _, attr = spec.partition(":")
+    try:
+        obj = getattr(importlib.import_module(mod), attr or "teacher")
+    except (ImportError, AttributeError) as exc:
+        raise SystemExit(f"cannot load teacher {spec!r}: {exc}") from exc
+    teacher = obj() if isinstance(obj, type) else obj
+    if not isinstance(teacher, Teacher):
+        raise SystemExit(f"teacher {spec!r} is not callable as Teacher(crops, protocol)")
+    return teacher
+
+
+class Ema:
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        for e, m in zip(self.model.parameters(), model.parameters(), strict=True):
+            e.mul_(d).add_(m.detach(), alpha=1 - d)
+        for e, m in zip(self.model.buffers(), model.buffers(), strict=True):
+            e.copy_(m)
+
+
+def make_predictor(model: torch.nn.Module, bf16: bool, channels_last: bool):
+    def run(x: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(x)
+        if channels_last:
+            t = t.contiguous(memory_format=torch.channels_last)
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return model(t).float().numpy()
+
+    return run
+
+
+def calibrate_threshold(model, es: EvalSet, bf16: bool, channels_last: bool) -> tuple[float, dict]:
+    """The logit threshold maximising mIoU on ``es`` (held-out TRAINING instances)."""
+    pred = make_predictor(model, bf16, channels_last)
+    logits = np.concatenate(
+        [pred(normalise(es.crops[i : i + 64]))[:, 0] for i in range(0, len(es), 64)]
+    )
+    truth = es.masks
+    scores = {}
+    for t in CALIBRATION_THRESHOLDS:
+        p = logits > t
+        inter = (p & truth).sum((1, 2))
+        union = (p | truth).sum((1, 2))
+        scores[float(t)] = float(np.where(union > 0, inter / np.maximum(union, 1), 1.0).mean())
+    best = max(scores, key=lambda k: scores[k])
+    # Prefer 0 unless another threshold is clearly better on the held-out split.
+    if scores[best] - scores[0.0] < 0.003:
+        best = 0.0
+    return best, scores
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def log(fh, record: dict) -> None:
+    fh.write(json.dumps(record) + "\n")
+    fh.flush()
+
+
+def run_validation(model, val_sets: dict[str, EvalSet], bf16: bool, cl: bool) -> dict:
+    pred = make_predictor(model, bf16, cl)
+    out = {}
+    for protocol, es in val_sets.items():
+        r = evaluate_predictor(pred, es)
+        out[f"val_{protocol}_miou"] = round(r["miou"], 4)
+        out[f"val_{protocol}_paper_map"] = round(r["paper_map"], 4)
+        for s, v in r["by_size"].items():
+            out[f"val_{protocol}_{s}_miou"] = round(v["miou"], 4)
+    return out
+
+
+def train(args: argparse.Namespace) -> dict:
+    torch.set_num_threads(max(1, args.threads))
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    bf16, cl = args.bf16, not args.no_channels_last
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / "last.pt"
+    if args.resume and not ckpt_path.is_file():
+        raise SystemExit(f"--resume: no checkpoint at {ckpt_path}")
+
+    frac = args.dev_fraction
+    train_set: InstanceSet = load_coco_folders(
+        args.data, min_area=args.min_area, image_filter=lambda f, r: not is_dev_image(f, r, frac)
+    )
+    dev_set = None
+    if frac > 0:
+        try:
+            dev_set = load_coco_folders(
+                args.data,
+                min_area=args.min_area,
+                image_filter=lambda f, r: is_dev_image(f, r, frac),
+            )
+        except SystemExit:
+            dev_set = None  # too little data for a held-out split: no calibration
+    dev_es = build_eval_set(dev_set, args.protocol) if dev_set is not None else None
+    val_sets: dict[str, EvalSet] = {}
+    if args.val:
+        val_data = load_coco_folders(args.val, min_area=1)
+        vps = list(PROTOCOLS) if args.val_protocols == "both" else [args.val_protocols]
+        # The trained protocol first.
+        vps.sort(key=lambda p: p != args.protocol)
+        val_sets = {p: build_eval_set(val_data, p) for p in vps}
+
+    aug = AugmentConfig(
+        copy_paste=args.copy_paste, prompt_jitter=args.prompt_jitter, scale_prob=args.scale_prob
+    )
+    teacher = load_teacher(args.teacher) if args.teacher else None
+
+    model = PicoSAM2()
+    if cl:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    ema = Ema(model, args.ema) if args.ema > 0 else None
+    step, elapsed, samples = 0, 0.0, 0
+    if args.resume:
+        from training.model import load_weights
+
+        load_weights(ckpt_path)  # validates architecture, raises SystemExit otherwise
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        if ema is not None and ck.get("ema") is not None:
+            ema.model.load_state_dict(ck["ema"])
+        step, elapsed, samples = ck["step"], ck["elapsed"], ck["samples"]
+        rng.bit_generator.state = ck["rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        print(f"resumed from {ckpt_path} at step {step}, {elapsed / 60:.1f} min", flush=True)
+
+    config = {
+        "architecture": ARCHITECTURE,
+        "parameters": count_parameters(model),
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "augment": aug.to_dict(),
+        "train_counts": train_set.counts,
+        "train_skipped": train_set.skipped,
+        "dev_counts": dev_set.counts if dev_set is not None else {},
+        "val_counts": {p: len(es) for p, es in val_sets.items()},
+        "torch": torch.__version__,
+        "command": " ".join([Path(sys.executable).name, "-m", "training.train", *sys.argv[1:]]),
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=1))
+    n_train = len(train_set)
+    print(
+        f"{n_train} training instances on {len(train_set.images)} images {train_set.counts}; "
+        f"held-out {len(dev_es) if dev_es is not None else 0}; "
+        f"validation {config['val_counts']}; {config['parameters']} parameters",
+        flush=True,
+    )
+
+    budget = args.minutes * 60.0
+    warmup = args.warmup * 60.0
+
+    def lr_at(t: float) -> float:
+        f = min(1.0, t / budget)
+        w = min(1.0, (t + 1.0) / warmup) if warmup > 0 else 1.0
+        return args.lr * w * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * f)))
+
+    def state() -> dict:
+        return {
+            "architecture": ARCHITECTURE,
+            "model": model.state_dict(),
+            "ema": ema.model.state_dict() if ema is not None else None,
+            "optimizer": opt.state_dict(),
+            "step": step,
+            "elapsed": elapsed,
+            "samples": samples,
+            "rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "protocol": args.protocol,
+            "config": config,
+        }
+
+    fh = (out / "metrics.jsonl").open("a")
+    eval_model = ema.model if ema is not None else model
+    t_start = time.monotonic() - elapsed
+    last_val = elapsed if args.resume else -1e9
+    last_ckpt = elapsed
+    running, run_n, t_log, s_log = 0.0, 0, time.monotonic(), samples
+    order = rng.permutation(n_train)
+    pos = 0
+    disable = not sys.stderr.isatty()
+    bar = tqdm(total=round(budget), initial=round(elapsed), unit="s", disable=disable)
+    last_bar = elapsed
+    model.train()
+    while True:
+        elapsed = time.monotonic() - t_start
+        if val_sets and elapsed - last_val >= args.val_every * 60.0:
+            r = run_validation(eval_model, val_sets, bf16, cl)
+            rec = {"kind": "val", "step": step, "samples": samples, "minutes": elapsed / 60, **r}
+            log(fh, rec)
+            print(json.dumps(rec), flush=True)
+            model.train()
+            last_val = time.monotonic() - t_start
+        if elapsed >= budget or (args.max_steps and step >= args.max_steps):
+            break
+        if pos + args.batch > n_train:
+            order, pos = rng.permutation(n_train), 0
+        idx = (
+            order[pos : pos + args.batch]
+            if n_train >= args.batch
+            else rng.integers(n_train, size=args.batch)
+        )
+        pos += args.batch
+        crops, masks = make_batch(train_set, idx, args.protocol, rng, aug)
+        x = torch.from_numpy(normalise(crops))
+        if cl:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = torch.from_numpy(masks[:, None].astype(np.float32))
+        for g in opt.param_groups:
+            g["lr"] = lr_at(elapsed)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x)
+        if teacher is not None:
+            tl = torch.from_numpy(np.asarray(teacher(crops, args.protocol), dtype=np.float32))
+            loss = distillation_loss(logits, y, tl, args.distill_weight)
+        else:
+            loss = supervised_loss(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        samples += len(idx)
+        if ema is not None:
+            ema.update(model, step)
+        running += float(loss.detach())
+        run_n += 1
+        if step % args.log_every == 0:
+            now = time.monotonic()
+            rec = {
+                "kind": "train",
+                "step": step,
+                "samples": samples,
+                "minutes": round((now - t_start) / 60, 3),
+                "lr": round(lr_at(elapsed), 6),
+                "loss": round(running / run_n, 5),
+                "samples_per_s": round((samples - s_log) / max(now - t_log, 1e-6), 2),
+            }
+            log(fh, rec)
+            if disable:
+                print(json.dumps(rec), flush=True)
+            bar.set_postfix(loss=rec["loss"], sps=rec["samples_per_s"])
+            running, run_n, t_log, s_log = 0.0, 0, now, samples
+        bar.update(round(elapsed - last_bar))
+        last_bar += round(elapsed - last_bar)
+        if elapsed - last_ckpt >= args.checkpoint_every * 60.0:
+            save_checkpoint(ckpt_path, state())
+            last_ckpt = elapsed
+    bar.close()
+    elapsed = time.monotonic() - t_start
+    save_checkpoint(ckpt_path, state())
+
+    # Final model: EMA weights, threshold calibrated on the held-out training split.
+    final = copy.deepcopy(eval_model).eval()
+    threshold, scores = 0.0, {}
+    if dev_es is not None and len(dev_es) >= 20:
+        threshold, scores = calibrate_threshold(final, dev_es, bf16, cl)
+        if threshold != 0.0:
+            with torch.no_grad():
+                final.head.bias -= threshold
+    rec = {
+        "kind": "final",
+        "step": step,
+        "samples": samples,
+        "minutes": elapsed / 60,
+        "threshold": threshold,
+        "dev_miou_by_threshold": scores,
+    }
+    if val_sets:
+        rec.update(run_validation(final, val_sets, bf16, cl))
+    log(fh, rec)
+    print(json.dumps(rec), flush=True)
+    fh.close()
+    final_state = {
+        "architecture": ARCHITECTURE,
+        "model": final.to(memory_format=torch.contiguous_format).state_dict(),
+        "ema": None,
+        "protocol": args.protocol,
+        "threshold_folded": threshold,
+        "step": step,
+        "samples": samples,
+        "config": config,
+    }
+    save_checkpoint(out / "final.pt", final_state)
+    return rec
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    train(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
