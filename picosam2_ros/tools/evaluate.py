@@ -33,6 +33,7 @@ from picosam2_ros.evaluation.protocol import CropProtocol
 from picosam2_ros.evaluation.report import format_summary
 from picosam2_ros.evaluation.session import EvaluationSession
 from picosam2_ros.resources import resolve_model_paths
+from picosam2_ros.tools.arguments import non_negative_int, positive_int
 
 #: Exit codes.
 EXIT_OK = 0
@@ -53,20 +54,6 @@ exit status: 0 evaluated; 1 nothing could be evaluated; 2 bad input (bag missing
 unreadable, empty or without the expected topics; model missing or not loadable; bad
 option); 130 interrupted.
 """
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,21 +91,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threads",
-        type=_positive,
+        type=positive_int,
         default=1,
         metavar="N",
         help="onnxruntime intra-op threads (default: %(default)s)",
     )
     parser.add_argument(
         "--max-images",
-        type=_positive,
+        type=positive_int,
         default=None,
         metavar="N",
         help="evaluate only the first N images of the bag",
     )
     parser.add_argument(
         "--overlays",
-        type=_non_negative,
+        type=non_negative_int,
         default=8,
         metavar="K",
         help="best and worst instances shown in overlays.png (0 = no grid; default: %(default)s)",

@@ -15,6 +15,7 @@ from picosam2_ros.bags.coco import CocoFormatError, PromptMode
 from picosam2_ros.bags.convert import NothingToWriteError, coco_to_bag
 from picosam2_ros.bags.typestore import MessageDefinitionsNotFoundError
 from picosam2_ros.bags.writer import BagWriteError, Storage
+from picosam2_ros.tools.arguments import non_negative_int, positive_int
 
 #: Exit codes.
 EXIT_OK = 0
@@ -38,20 +39,6 @@ exit status: 0 written; 1 nothing to write (no bag created) or writing failed;
 2 bad input (missing or malformed annotation file, missing image folder, unknown
 category, output already exists, bad option); 130 interrupted (no bag left behind).
 """
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-images",
-        type=_positive,
+        type=positive_int,
         default=None,
         metavar="N",
         help="stop after writing N images (ascending image id)",
@@ -105,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--min-area",
-        type=_non_negative,
+        type=non_negative_int,
         default=0,
         metavar="PX",
         help="skip masks with fewer than PX pixels (default: %(default)s)",
@@ -120,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--seed",
-        type=_non_negative,
+        type=non_negative_int,
         default=0,
         metavar="S",
         help="seed of --prompt random (default: %(default)s)",
