@@ -44,7 +44,6 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.event_handler import SubscriptionEventCallbacks
-from rclpy.exceptions import InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (
@@ -68,6 +67,7 @@ from picosam2_ros.evaluation.session import EvaluationSession
 from picosam2_ros.io.image import ImageError, image_to_array
 from picosam2_ros.msg import Segmentation
 from picosam2_ros.nodes.params import ParamSpec, declare_all
+from picosam2_ros.nodes.startup import create_or_exit
 
 INFO_TOPIC = "/dataset/info"
 #: Frames kept while waiting for their result (overlay grid only).
@@ -402,13 +402,7 @@ class EvaluatorNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     rclpy.init(args=args)
-    try:
-        node = EvaluatorNode()
-    except (ValueError, InvalidParameterValueException) as err:
-        # Invalid start-up parameters: say which and exit non-zero.
-        print(f"evaluator_node: {err}")
-        rclpy.try_shutdown()
-        raise SystemExit(2) from err
+    node = create_or_exit(EvaluatorNode, "evaluator_node")
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:

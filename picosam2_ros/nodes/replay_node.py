@@ -78,6 +78,7 @@ from picosam2_ros.bags.reader import (
     UnknownTypeError,
 )
 from picosam2_ros.nodes.params import ParamSpec, declare_all
+from picosam2_ros.nodes.startup import STARTUP_ERRORS, create_or_exit
 from picosam2_ros.replay.groups import (
     IMAGE_TYPES,
     PROMPT_TYPE,
@@ -826,13 +827,8 @@ class ReplayNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     rclpy.init(args=args)
-    try:
-        node = ReplayNode()
-    except (ValueError, BagError) as err:
-        # Bad parameters or a bag that cannot be played: one clear line, exit code 2.
-        print(f"replay_node: error: {err}", file=sys.stderr)
-        rclpy.try_shutdown()
-        raise SystemExit(2) from None
+    # Bad parameters or a bag that cannot be played: one clear line, exit code 2.
+    node = create_or_exit(ReplayNode, "replay_node", (*STARTUP_ERRORS, BagError))
     executor = SingleThreadedExecutor()
     executor.add_node(node)
 

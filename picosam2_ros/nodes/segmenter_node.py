@@ -28,7 +28,6 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, PointStamped
-from rclpy.exceptions import InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -46,6 +45,7 @@ from picosam2_ros.io.image import ImageError, array_to_image, image_to_array
 from picosam2_ros.io.messages import frame_to_msg, prompt_from_msg
 from picosam2_ros.msg import Prompt, Segmentation
 from picosam2_ros.nodes.params import IMAGE_QOS, ParamSpec, declare_all, image_qos_profile
+from picosam2_ros.nodes.startup import create_or_exit
 from picosam2_ros.resources import resolve_model_paths
 from picosam2_ros.srv import RemoveObject
 
@@ -386,13 +386,7 @@ class SegmenterNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     rclpy.init(args=args)
-    try:
-        node = SegmenterNode()
-    except (ValueError, InvalidParameterValueException) as err:
-        # Invalid start-up parameters: say which and exit non-zero.
-        print(f"segmenter_node: {err}")
-        rclpy.try_shutdown()
-        raise SystemExit(2) from err
+    node = create_or_exit(SegmenterNode, "segmenter_node")
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
