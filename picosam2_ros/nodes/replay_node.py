@@ -168,6 +168,14 @@ PARAMS = (
         read_only=True,
     ),
     ParamSpec(
+        "result_subscribers",
+        1,
+        "lockstep: subscriptions on the result topic, this node's own included, to wait "
+        "for before the first frame (2 with an evaluator, so it sees the first results)",
+        int_range=(1, 100),
+        read_only=True,
+    ),
+    ParamSpec(
         "start_delay_s",
         5.0,
         "most seconds to wait for subscribers (require_subscribers; lockstep: also the "
@@ -526,6 +534,9 @@ class ReplayNode(Node):
             ]
             if self._lockstep and self.count_publishers(self._result_pub_topic) == 0:
                 lacking.append(f"a publisher on {self._result_pub_topic}")
+            wanted = int(self._p["result_subscribers"])
+            if self._lockstep and self.count_subscribers(self._result_pub_topic) < wanted:
+                lacking.append(f"{wanted} subscriptions on {self._result_pub_topic}")
             for client in (self._clear_client, self._barrier_client):
                 if client is not None and not client.service_is_ready():
                     lacking.append(f"the service {client.srv_name}")
