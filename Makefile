@@ -56,9 +56,12 @@ DATA ?= ../shared/data/train-real/coco2017 ../shared/data/train-real/davis2016
 VAL ?= ../shared/data/coco-val2017-sample
 PROTOCOL ?= point
 MINUTES ?= 82
+# The box model starts from the point model's weights (make model PROTOCOL=box INIT=...).
+INIT ?=
 model: $(STAMP)
 	$(BIN)/python -m training.make_model --data $(DATA) --protocol $(PROTOCOL) \
-		--minutes $(MINUTES) --val $(VAL) --models picosam2_ros/models --seed 0 --threads 2
+		--minutes $(MINUTES) --val $(VAL) --models picosam2_ros/models --seed 0 --threads 2 \
+		$(if $(INIT),--init $(INIT))
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

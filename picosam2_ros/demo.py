@@ -173,8 +173,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  node logs: {out}/segmenter.log, {out}/replay.log, {out}/evaluator.log")
     print(f"  total {time.perf_counter() - started:.0f} s")
     counts = report["counts"]
-    complete = counts["instances_evaluated"] == counts["ground_truth_instances"]
-    return 0 if complete and procs["replay"].returncode == 0 else 1
+    expected = conversion.instances_written
+    if counts["instances_evaluated"] != expected:
+        print(
+            f"  INCOMPLETE: {counts['instances_evaluated']} of the {expected} instances in the "
+            f"bag were evaluated ({counts['ground_truth_instances']} ground-truth and "
+            f"{counts['result_instances']} result instances reached the evaluator); "
+            f"see {out}/evaluator.log"
+        )
+        return 1
+    return 0 if procs["replay"].returncode == 0 else 1
 
 
 def _indent(text: str) -> str:

@@ -36,7 +36,7 @@ from training.crops import PROTOCOLS, check_protocol, normalise
 from training.data import MIN_MASK_AREA, InstanceSet, load_coco_folders
 from training.evaluate import EvalSet, build_eval_set, evaluate_predictor
 from training.losses import Teacher, distillation_loss, supervised_loss
-from training.model import ARCHITECTURE, PicoSAM2, count_parameters
+from training.model import ARCHITECTURE, PicoSAM2, count_parameters, load_weights
 
 #: Thresholds (logits) tried when calibrating on the held-out training split.
 CALIBRATION_THRESHOLDS = np.round(np.arange(-2.0, 2.01, 0.25), 2)
@@ -66,6 +66,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    ap.add_argument(
+        "--init",
+        type=Path,
+        help="start from the weights of this checkpoint (e.g. the point model's final.pt "
+        "for the box model) instead of a random initialisation",
+    )
     ap.add_argument("--val", nargs="*", default=[], help="COCO-format validation folder(s)")
     ap.add_argument("--val-every", type=float, default=8.0, help="minutes between validations")
     ap.add_argument("--val-protocols", default="point", help="point, box or both")
@@ -226,14 +232,17 @@ def train(args: argparse.Namespace) -> dict:
     teacher = load_teacher(args.teacher) if args.teacher else None
 
     model = PicoSAM2()
+    if args.init is not None and not args.resume:
+        # A warm start: the encoder already knows natural images, so a new protocol
+        # trains on top of it instead of from scratch.
+        model.load_state_dict(load_weights(args.init).state_dict())
+        print(f"initialised from {args.init}", flush=True)
     if cl:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     ema = Ema(model, args.ema) if args.ema > 0 else None
     step, elapsed, samples = 0, 0.0, 0
     if args.resume:
-        from training.model import load_weights
-
         load_weights(ckpt_path)  # validates architecture, raises SystemExit otherwise
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model.load_state_dict(ck["model"])

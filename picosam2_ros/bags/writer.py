@@ -88,8 +88,11 @@ def _qos(depth: int, durability: QosDurability) -> Qos:
     )
 
 
-#: Offered QoS recorded for the data topics and for ``/dataset/info`` (latched).
+#: Offered QoS recorded for the data topics, for the ground truth (transient-local, as
+#: evaluator_node subscribes by default, so ``ros2 bag play`` offers what it can match)
+#: and for ``/dataset/info`` (latched).
 DATA_QOS = _qos(10, QosDurability.VOLATILE)
+GROUND_TRUTH_QOS = _qos(10, QosDurability.TRANSIENT_LOCAL)
 INFO_QOS = _qos(1, QosDurability.TRANSIENT_LOCAL)
 
 
@@ -269,7 +272,7 @@ class DatasetBagWriter:
         for topic, msgtype, qos in (
             (TOPIC_INFO, ts.STRING, INFO_QOS),
             (TOPIC_PROMPTS, ts.PROMPT, DATA_QOS),
-            (TOPIC_GROUND_TRUTH, ts.SEGMENTATION, DATA_QOS),
+            (TOPIC_GROUND_TRUTH, ts.SEGMENTATION, GROUND_TRUTH_QOS),
             (TOPIC_CAMERA_INFO, ts.CAMERA_INFO, DATA_QOS),
             (self.image_topic, image_type, DATA_QOS),
         ):

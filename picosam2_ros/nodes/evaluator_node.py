@@ -8,6 +8,7 @@ Topics (relative to the node, remappable):
   in   ground_truth   picosam2_ros/Segmentation: ground-truth masks over their bbox,
                       prompts inside (a COCO-derived bag's /ground_truth)
   in   segmentation   picosam2_ros/Segmentation: the results to score
+                      (both reliable, TRANSIENT_LOCAL by default: ``input_durability``)
   in   image          sensor_msgs/Image, only with write_overlays (best effort): the
                       frames of the best/worst overlay grid
   in   /dataset/info  std_msgs/String JSON (categories, frames); received from a
@@ -137,6 +138,17 @@ PARAMS = (
         read_only=True,
     ),
     ParamSpec(
+        "input_durability",
+        "transient_local",
+        "durability of the ground_truth and segmentation subscriptions: transient_local "
+        "also gets what the publishers sent before this node matched them (replay_node "
+        "and segmenter_node offer it); volatile for publishers that offer only volatile "
+        "(ros2 bag play of a bag recorded volatile), which a transient_local "
+        "subscription cannot match",
+        choices=("transient_local", "volatile"),
+        read_only=True,
+    ),
+    ParamSpec(
         "diagnostics_period",
         1.0,
         "seconds between /diagnostics messages",
@@ -177,19 +189,37 @@ class EvaluatorNode(Node):
         self._expected_reached = False
         self._sums = {"crop": 0.0, "full": 0.0}
         self._count = 0
-        self._bad = {"bad_ground_truth": 0, "bad_results": 0, "bad_images": 0, "bad_info": 0}
+        self._bad = {
+            "bad_ground_truth": 0,
+            "bad_results": 0,
+            "bad_images": 0,
+            "bad_info": 0,
+            "incompatible_publishers": 0,
+        }
         self._warned: set[str] = set()
         self._last_problem = ""
 
         depth = self._p["qos_depth"]
+        durable = self._p["input_durability"] == "transient_local"
         data_qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST,
             depth=depth,
             reliability=ReliabilityPolicy.RELIABLE,
-            durability=DurabilityPolicy.VOLATILE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL if durable else DurabilityPolicy.VOLATILE,
         )
-        self.create_subscription(Segmentation, "ground_truth", self._on_ground_truth, data_qos)
-        self.create_subscription(Segmentation, "segmentation", self._on_result, data_qos)
+        for topic, callback in (
+            ("ground_truth", self._on_ground_truth),
+            ("segmentation", self._on_result),
+        ):
+            self.create_subscription(
+                Segmentation,
+                topic,
+                callback,
+                data_qos,
+                event_callbacks=SubscriptionEventCallbacks(
+                    incompatible_qos=lambda event, topic=topic: self._on_incompatible(topic, event)
+                ),
+            )
         if self._p["write_overlays"]:
             self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data)
         # /dataset/info: a latched (TRANSIENT_LOCAL) subscription gets the message even
@@ -249,6 +279,15 @@ class EvaluatorNode(Node):
             self._sums["crop"] += record.iou_crop
             self._sums["full"] += record.iou_full
         self._count += len(records)
+
+    def _on_incompatible(self, topic: str, event: Any) -> None:
+        self._problem(
+            "incompatible_publishers",
+            f"a publisher on '{self.resolve_topic_name(topic)}' offers a QoS this node "
+            f"cannot match (policy {event.last_policy_kind}); with input_durability "
+            f"'{self._p['input_durability']}' a volatile publisher is not received: set "
+            "input_durability:=volatile for it",
+        )
 
     def _on_ground_truth(self, msg: Segmentation) -> None:
         try:
@@ -310,8 +349,27 @@ class EvaluatorNode(Node):
         )
         return files[0]
 
+    def _warn_one_sided(self) -> None:
+        """Name the usual cause when one input stream stayed empty: its publisher and
+        this node never matched (discovery), which no count can show by itself."""
+        counts = self.session.evaluator.counts()
+        streams = {
+            "ground_truth": counts["ground_truth_frames"],
+            "segmentation": counts["result_frames"],
+        }
+        empty = [topic for topic, frames in streams.items() if frames == 0]
+        if len(empty) == 1:
+            other = "segmentation" if empty[0] == "ground_truth" else "ground_truth"
+            self.get_logger().warning(
+                f"received {streams[other]} frame(s) on '{self.resolve_topic_name(other)}' "
+                f"but nothing on '{self.resolve_topic_name(empty[0])}': its publisher never "
+                "reached this node (is it running, on this ROS_DOMAIN_ID, with the same "
+                "FASTRTPS_DEFAULT_PROFILES_FILE?)"
+            )
+
     def _finish(self, why: str) -> None:
         self.get_logger().info(f"finishing: {why}")
+        self._warn_one_sided()
         self._finished_version = self._data_version
         try:
             self.write_report(final=True)

@@ -13,7 +13,8 @@ ordinary ROS remapping, which applies to absolute names too:
 (in a launch file: ``remappings=[("/camera/image_raw", "/image")]``).
 
 Topics:
-  out  <every bag topic>  reliable, KEEP_LAST ``qos_depth``, volatile
+  out  <every bag topic>  reliable, KEEP_LAST ``qos_depth``; image topics volatile, the
+                      others TRANSIENT_LOCAL (late-matching readers still get them)
   out  /dataset/info      std_msgs/String, once at start, TRANSIENT_LOCAL (if in the bag)
   out  /clock             rosgraph_msgs/Clock from bag time (timed mode, publish_clock)
   in   segmentation       (``lockstep_topic``, lock-step mode) the result releasing a frame
@@ -357,14 +358,24 @@ class ReplayNode(Node):
         self._finished = 0.0
         self._warned: set[str] = set()
 
-        data_qos = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST,
-            depth=self._p["qos_depth"],
-            reliability=ReliabilityPolicy.RELIABLE,
-            durability=DurabilityPolicy.VOLATILE,
-        )
+        # A subscription can match this node's writer a moment after this node has
+        # matched it (discovery is not symmetric in time); a volatile reader drops what
+        # was sent in that gap. Transient-local writers resend it to late readers that ask
+        # for it (the evaluator's ground truth). Images stay volatile: keeping
+        # ``qos_depth`` frames per topic for late joiners would cost hundreds of MB, and
+        # a lost frame shows as a lock-step timeout.
+        def data_qos(topic: str) -> QoSProfile:
+            return QoSProfile(
+                history=HistoryPolicy.KEEP_LAST,
+                depth=self._p["qos_depth"],
+                reliability=ReliabilityPolicy.RELIABLE,
+                durability=DurabilityPolicy.VOLATILE
+                if topic in self._image_topics
+                else DurabilityPolicy.TRANSIENT_LOCAL,
+            )
+
         self._pubs: dict[str, Publisher] = {
-            topic: self.create_publisher(self._classes[topic], topic, data_qos)
+            topic: self.create_publisher(self._classes[topic], topic, data_qos(topic))
             for topic in self._play_topics
         }
         self._info_pub: Publisher | None = None

@@ -8,7 +8,8 @@ Topics (relative to the node, remappable):
   in   prompt_point  geometry_msgs/PointStamped (pixels; adds an object)
   in   click         geometry_msgs/Point (rqt_image_view `<image>_mouse_left`; adds an object)
   out  mask          sensor_msgs/Image mono8, full frame, 0/255 union of all objects
-  out  segmentation  picosam2_ros/Segmentation, one mask per object
+  out  segmentation  picosam2_ros/Segmentation, one mask per object (reliable,
+                     TRANSIENT_LOCAL depth 10: see picosam2_ros.nodes.qos)
   out  overlay       sensor_msgs/Image bgr8, computed only while subscribed
   out  /diagnostics  diagnostic_msgs/DiagnosticArray
 Services: clear_prompts (std_srvs/Trigger), remove_object (picosam2_ros/RemoveObject).
@@ -45,6 +46,7 @@ from picosam2_ros.io.image import ImageError, array_to_image, image_to_array
 from picosam2_ros.io.messages import frame_to_msg, prompt_from_msg
 from picosam2_ros.msg import Prompt, Segmentation
 from picosam2_ros.nodes.params import IMAGE_QOS, ParamSpec, declare_all, image_qos_profile
+from picosam2_ros.nodes.qos import RESULTS_QOS
 from picosam2_ros.nodes.startup import create_or_exit
 from picosam2_ros.resources import resolve_model_paths
 from picosam2_ros.srv import RemoveObject
@@ -155,7 +157,7 @@ class SegmenterNode(Node):
         self._load_models()
 
         self._mask_pub = self.create_publisher(Image, "mask", 10)
-        self._seg_pub = self.create_publisher(Segmentation, "segmentation", 10)
+        self._seg_pub = self.create_publisher(Segmentation, "segmentation", RESULTS_QOS)
         self._overlay_pub = self.create_publisher(Image, "overlay", 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(

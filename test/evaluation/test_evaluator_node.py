@@ -25,6 +25,7 @@ from std_srvs.srv import Trigger
 from picosam2_ros.bags.layout import TOPIC_GROUND_TRUTH, TOPIC_IMAGE, TOPIC_INFO, TOPIC_PROMPTS
 from picosam2_ros.bags.reader import BagReader
 from picosam2_ros.nodes.evaluator_node import EvaluatorNode
+from picosam2_ros.nodes.qos import RESULTS_QOS
 from picosam2_ros.nodes.segmenter_node import SegmenterNode
 from picosam2_ros.tools import evaluate
 
@@ -91,10 +92,12 @@ class Graph:
             ],
         )
         qos = qos_profile_system_default
-        self.gt_pub = self.client.create_publisher(Segmentation, "ground_truth", 50)
+        # Transient-local, as replay_node and segmenter_node offer: the evaluator's
+        # default input_durability cannot match volatile publishers.
+        self.gt_pub = self.client.create_publisher(Segmentation, "ground_truth", RESULTS_QOS)
         self.prompt_pub = self.client.create_publisher(Prompt, "prompts", 50)
         self.image_pub = self.client.create_publisher(Image, "image", qos)
-        self.result_pub = self.client.create_publisher(Segmentation, "segmentation", 50)
+        self.result_pub = self.client.create_publisher(Segmentation, "segmentation", RESULTS_QOS)
         self.write_client = self.client.create_client(Trigger, "/evaluator/write_report")
         self.diagnostics: list[DiagnosticArray] = []
         self.client.create_subscription(
@@ -208,9 +211,12 @@ def test_ros_path_equals_offline(box_bag: Path, colour_model: Path, tmp_path: Pa
     assert (node_dir / "overlays.png").stat().st_size > 1000
 
 
-def test_idle_timeout_writes_the_report_with_missing_frames(tiny_bag: Path, tmp_path: Path) -> None:
+def test_idle_timeout_writes_the_report_with_missing_frames(
+    tiny_bag: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     """A segmenter that never answers: after idle_timeout_s the report is written,
-    every instance counted missing, and the node is done."""
+    every instance counted missing, the node is done, and the log names the silent
+    stream."""
     _, frames = bag_frames(tiny_bag)
     context = Context()
     rclpy.init(context=context)
@@ -223,7 +229,7 @@ def test_idle_timeout_writes_the_report_with_missing_frames(tiny_bag: Path, tmp_
         ],
     )
     client = rclpy.create_node("idle_client", context=context)
-    pub = client.create_publisher(Segmentation, "ground_truth", 10)
+    pub = client.create_publisher(Segmentation, "ground_truth", RESULTS_QOS)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     executor.add_node(client)
@@ -246,6 +252,8 @@ def test_idle_timeout_writes_the_report_with_missing_frames(tiny_bag: Path, tmp_
     assert report["counts"]["instances_missing"] == expected
     assert report["counts"]["instances_evaluated"] == 0
     assert len(report["listed"]["missing"]) == expected
+    log = capfd.readouterr().err
+    assert "received 2 frame(s) on '/ground_truth' but nothing on '/segmentation'" in log
 
 
 def test_bad_parameter_fails_at_start(tmp_path: Path) -> None:
@@ -258,3 +266,43 @@ def test_bad_parameter_fails_at_start(tmp_path: Path) -> None:
             )
     finally:
         rclpy.shutdown(context=context)
+
+
+def test_ground_truth_sent_before_the_evaluator_exists_is_still_scored(
+    tiny_bag: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Transient-local inputs: ground truth published before the evaluator's
+    subscription matched (the start-up gap between two processes' discovery) reaches it;
+    a volatile-only publisher is reported as incompatible, naming the parameter."""
+    _, frames = bag_frames(tiny_bag)
+    context = Context()
+    rclpy.init(context=context)
+    client = rclpy.create_node("late_client", context=context)
+    early = client.create_publisher(Segmentation, "ground_truth", RESULTS_QOS)
+    for frame in frames[:2]:
+        early.publish(frame[TOPIC_GROUND_TRUTH])
+    volatile = client.create_publisher(Segmentation, "segmentation", 10)
+    node = EvaluatorNode(
+        context=context,
+        parameter_overrides=[
+            Parameter("report_dir", value=str(tmp_path / "late")),
+            Parameter("idle_timeout_s", value=0.0),
+            Parameter("write_overlays", value=False),
+        ],
+    )
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    executor.add_node(client)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: node.session.evaluator.counts()["ground_truth_frames"] == 2)
+        wait_until(lambda: node._bad["incompatible_publishers"] > 0)
+        assert volatile.get_subscription_count() == 0
+    finally:
+        executor.shutdown()
+        thread.join(timeout=5)
+        node.destroy_node()
+        client.destroy_node()
+        rclpy.shutdown(context=context)
+    assert "set input_durability:=volatile" in capfd.readouterr().err

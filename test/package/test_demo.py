@@ -6,15 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from picosam2_ros.demo import main
 
 
-# Known intermittent defect, open: now and then the evaluator receives the ground truth
-# but none of the segmenter's results (a start-up matching race between the segmenter's
-# publisher and the evaluator's subscription). Rerun until it is fixed at the root.
-@pytest.mark.flaky(reruns=3)
 def test_the_replay_demo_evaluates_every_instance(tmp_path: Path) -> None:
     model_dir = tmp_path / "model"
     model_dir.mkdir()

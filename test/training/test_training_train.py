@@ -97,3 +97,24 @@ def test_resume_from_another_architecture(tmp_path) -> None:
             ["--data", str(data), "--protocol", "point", "--out", str(run), "--minutes", "1",
              "--resume", "--dev-fraction", "0"]
         )  # fmt: skip
+
+
+def test_init_starts_from_the_given_weights(tiny_run, tmp_path) -> None:
+    """--init (the box model's warm start from the point model): with a zero learning
+    rate the weights after one step are exactly the given checkpoint's."""
+    run, _ = tiny_run
+    data = make_coco_folder(tmp_path / "train", n_images=4, seed=3)
+    out = tmp_path / "box"
+    argv = [
+        "--data", str(data), "--protocol", "box", "--out", str(out), "--minutes", "5",
+        "--threads", "2", "--batch", "4", "--lr", "0", "--dev-fraction", "0",
+        "--warmup", "0", "--max-steps", "1", "--init", str(run / "final.pt"),
+    ]  # fmt: skip
+    assert train_mod.main(argv) == 0
+    given = dict(load_weights(run / "final.pt").named_parameters())
+    after = torch.load(out / "last.pt", weights_only=False)["model"]
+    assert set(given) <= set(after)
+    for name, value in given.items():
+        torch.testing.assert_close(after[name], value.detach(), rtol=0, atol=0, msg=name)
+    fresh = torch.load(run / "last.pt", weights_only=False)["model"]
+    assert any(not torch.equal(fresh[n], after[n]) for n in given)
