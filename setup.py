@@ -18,6 +18,7 @@ setup(
     entry_points={
         "console_scripts": [
             "segmenter_node = picosam2_ros.nodes.segmenter_node:main",
+            "camera_node = picosam2_ros.nodes.camera_node:main",
             "replay_node = picosam2_ros.nodes.replay_node:main",
             "evaluator_node = picosam2_ros.nodes.evaluator_node:main",
             "picosam2-make-bag = picosam2_ros.tools.make_bag:main",
