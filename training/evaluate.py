@@ -7,6 +7,10 @@ and resized (nearest) the same way. Reports mIoU, the paper's "mAP" (share of
 instances with IoU >= t, averaged over t = 0.50:0.05:0.95), mIoU by object size (COCO
 classes by mask area: small < 32^2, medium < 96^2, large) and per category.
 
+A box model that carries a box-prior weight (ONNX metadata, see
+picosam2_ros.core.box_prior) is decoded with its box, as the package does; its plain
+logits are reported next to it.
+
 Baselines on the same instances: point: the whole crop and a centred disk (radius
 ``DISK_RADIUS``); box: the filled box and the ellipse inscribed in the box.
 
@@ -25,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from picosam2_ros.core.box_prior import BOX_PRIOR_WEIGHT_KEY, apply_box_prior
 from picosam2_ros.core.geometry import MODEL_INPUT_SIZE
 from picosam2_ros.core.metrics import mask_iou, paper_map
 from training.crops import PROTOCOLS, check_protocol, cut, normalise, protocol_roi
@@ -99,18 +104,61 @@ def summarise(ious: np.ndarray, es: EvalSet) -> dict:
     return out
 
 
-def predict_masks(predict: Predictor, es: EvalSet, batch: int = 64) -> np.ndarray:
-    out = []
-    for i in range(0, len(es), batch):
-        logits = predict(normalise(es.crops[i : i + batch]))
-        out.append(np.asarray(logits)[:, 0] > 0)
-    return np.concatenate(out)
+def predict_logits(predict: Predictor, es: EvalSet, batch: int = 64) -> np.ndarray:
+    """(N, 96, 96) logits of every crop."""
+    out = [
+        np.asarray(predict(normalise(es.crops[i : i + batch])))[:, 0]
+        for i in range(0, len(es), batch)
+    ]
+    return np.concatenate(out).astype(np.float32)
 
 
-def evaluate_predictor(predict: Predictor, es: EvalSet, batch: int = 64) -> dict:
-    pred = predict_masks(predict, es, batch)
-    ious = np.array([mask_iou(p, t) for p, t in zip(pred, es.masks, strict=True)])
-    return summarise(ious, es)
+def decoded_masks(logits: np.ndarray, es: EvalSet, box_prior_weight: float = 0.0) -> np.ndarray:
+    """Masks as the package decodes them: box crops with their box (core.box_prior)."""
+    if es.protocol == "box" and box_prior_weight > 0.0:
+        logits = apply_box_prior(logits, es.boxes, box_prior_weight)
+    return logits > 0
+
+
+def predict_masks(
+    predict: Predictor, es: EvalSet, batch: int = 64, box_prior_weight: float = 0.0
+) -> np.ndarray:
+    return decoded_masks(predict_logits(predict, es, batch), es, box_prior_weight)
+
+
+def ious_of(masks: np.ndarray, es: EvalSet) -> np.ndarray:
+    return np.array([mask_iou(p, t) for p, t in zip(masks, es.masks, strict=True)])
+
+
+def evaluate_predictor(
+    predict: Predictor, es: EvalSet, batch: int = 64, box_prior_weight: float = 0.0
+) -> dict:
+    return summarise(ious_of(predict_masks(predict, es, batch, box_prior_weight), es), es)
+
+
+#: Weights tried when calibrating box-conditioned decoding.
+BOX_PRIOR_WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+
+
+def calibrate_box_prior(predict: Predictor, es: EvalSet) -> tuple[float, dict[float, float]]:
+    """The box-prior weight maximising mIoU on ``es`` (held-out TRAINING box crops);
+    0 unless another weight is clearly better."""
+    logits = predict_logits(predict, es)
+    scores = {w: float(ious_of(decoded_masks(logits, es, w), es).mean()) for w in BOX_PRIOR_WEIGHTS}
+    best = max(scores, key=lambda w: scores[w])
+    if scores[best] - scores[0.0] < 0.003:
+        best = 0.0
+    return best, scores
+
+
+def onnx_box_prior_weight(path: str | Path) -> float:
+    """The box-prior weight an ONNX model carries (picosam2_ros.core.box_prior)."""
+    import onnx
+
+    for prop in onnx.load(str(path), load_external_data=False).metadata_props:
+        if prop.key == BOX_PRIOR_WEIGHT_KEY:
+            return float(prop.value)
+    return 0.0
 
 
 def baseline_masks(es: EvalSet) -> dict[str, np.ndarray]:
@@ -221,13 +269,19 @@ def main(argv: list[str] | None = None) -> int:
         for name, r in res["baselines"].items():
             print(format_report(f"baseline: {name}", r))
         for m in args.model:
+            weight = 0.0
             if m.endswith(".onnx"):
                 pred = onnx_predictor(m, args.threads)
+                weight = onnx_box_prior_weight(m)
             else:
                 from training.model import load_weights
 
                 pred = torch_predictor(load_weights(m), args.threads)
-            r = evaluate_predictor(pred, es)
+            r = evaluate_predictor(pred, es, box_prior_weight=weight)
+            if protocol == "box" and weight > 0.0:
+                r["box_prior_weight"] = weight
+                r["without_box_prior"] = evaluate_predictor(pred, es)
+                print(format_report(f"{Path(m).name} (plain logits)", r["without_box_prior"]))
             res["models"][m] = r
             print(format_report(Path(m).name, r))
         results["protocols"][protocol] = res

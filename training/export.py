@@ -26,6 +26,7 @@ import numpy as np
 import onnx
 import torch
 
+from picosam2_ros.core.box_prior import BOX_PRIOR_WEIGHT_KEY
 from training.augment import NO_AUGMENT, make_batch
 from training.crops import check_protocol, normalise
 from training.data import load_coco_folders
@@ -157,6 +158,17 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib: np.ndarray) -> Path:
     return out_path
 
 
+def set_box_prior_weight(path: Path, weight: float) -> None:
+    """Store a box model's decoding weight in the ONNX metadata (BOX_PRIOR_WEIGHT_KEY)."""
+    model = onnx.load(str(path))
+    kept = [p for p in model.metadata_props if p.key != BOX_PRIOR_WEIGHT_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = BOX_PRIOR_WEIGHT_KEY, f"{weight:g}"
+    onnx.save(model, str(path))
+
+
 def training_crops(folders: list[str], protocol: str, n: int, seed: int) -> np.ndarray:
     data = load_coco_folders(folders)
     rng = np.random.default_rng(seed)
@@ -180,6 +192,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--opset", type=int, default=OPSET)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-int8", action="store_true")
+    ap.add_argument(
+        "--box-prior-weight",
+        type=float,
+        default=0.0,
+        help="box model: weight of box-conditioned decoding (picosam2_ros.core.box_prior), "
+        "stored in the ONNX metadata; 0 = none",
+    )
     args = ap.parse_args(argv)
     check_protocol(args.protocol)
     if args.opset != OPSET:
@@ -211,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(
                 f"int8 model disagrees with fp32: mean mask IoU {agree:.3f} < {INT8_MIN_MASK_IOU}"
             )
+    if args.box_prior_weight < 0.0:
+        raise SystemExit("--box-prior-weight must be >= 0")
+    if args.box_prior_weight > 0.0:
+        for entry in report.values():
+            set_box_prior_weight(args.out / entry["file"], args.box_prior_weight)
+        report["box_prior_weight"] = args.box_prior_weight
     (args.out / f"{args.name}_export.json").write_text(json.dumps(report, indent=1))
     return 0
 

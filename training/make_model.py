@@ -15,16 +15,39 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import shutil
 import sys
 from pathlib import Path
 
 from training import evaluate, export, report, train
 from training.crops import check_protocol
+from training.data import load_coco_folders
+from training.model import load_weights
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def calibrate_run_box_prior(run: Path, data: list[str], threads: int) -> float:
+    """The box-prior weight for a box run's final model, chosen on the run's held-out
+    TRAINING images (the same split training calibrates its threshold on); written to
+    RUN/box_prior.json."""
+    config = json.loads((run / "config.json").read_text())
+    fraction = float(config["args"]["dev_fraction"])
+    dev = load_coco_folders(
+        data,
+        min_area=int(config["args"]["min_area"]),
+        image_filter=lambda f, r: train.is_dev_image(f, r, fraction),
+    )
+    es = evaluate.build_eval_set(dev, "box")
+    predict = evaluate.torch_predictor(load_weights(run / "final.pt"), threads)
+    weight, scores = evaluate.calibrate_box_prior(predict, es)
+    record = {"weight": weight, "held_out_instances": len(es), "miou_by_weight": scores}
+    (run / "box_prior.json").write_text(json.dumps(record, indent=1))
+    print(f"box prior weight {weight:g} (held-out mIoU by weight: {scores})", flush=True)
+    return weight
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,10 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume:
         train_argv.append("--resume")
     train.main(train_argv)
-    export.main(
-        ["--checkpoint", str(run / "final.pt"), "--out", str(run / "export"), "--name", name,
-         "--calib-data", *args.data, "--protocol", protocol, "--seed", str(args.seed)]
-    )  # fmt: skip
+    export_argv = [
+        "--checkpoint", str(run / "final.pt"), "--out", str(run / "export"), "--name", name,
+        "--calib-data", *args.data, "--protocol", protocol, "--seed", str(args.seed),
+    ]  # fmt: skip
+    if protocol == "box":
+        weight = calibrate_run_box_prior(run, args.data, args.threads)
+        export_argv += ["--box-prior-weight", str(weight)]
+    export.main(export_argv)
     files = [run / "export" / f"{name}.onnx", run / "export" / f"{name}_int8.onnx"]
     curve = run / "training_curve.png"
     if args.val:

@@ -33,3 +33,7 @@ class InferenceBackend(Protocol):
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Logits for every crop of the batch, (N, S, S) float32."""
         ...
+
+
+#: Optional backend attribute ``box_prior_weight: float``: a box model's weight for
+#: box-conditioned decoding (picosam2_ros.core.box_prior); absent or 0 = plain logits.

@@ -8,12 +8,14 @@ deep inside onnxruntime.
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from picosam2_ros.backends.base import ModelLoadError
+from picosam2_ros.core.box_prior import BOX_PRIOR_WEIGHT_KEY
 
 
 def _is_static(dim: object) -> bool:
@@ -87,6 +89,9 @@ class OnnxBackend:
             "execution_provider": self._session.get_providers()[0],
             "threads": str(threads),
         }
+        self.box_prior_weight = self._read_box_prior_weight()
+        if self.box_prior_weight > 0.0:
+            self.info["box_prior_weight"] = f"{self.box_prior_weight:g}"
         self._check_output_by_running()
 
     @property
@@ -96,6 +101,20 @@ class OnnxBackend:
     @property
     def input_size(self) -> int:
         return self._input_size
+
+    def _read_box_prior_weight(self) -> float:
+        """The box-conditioned decoding weight stored in the model (0 when absent)."""
+        meta = self._session.get_modelmeta().custom_metadata_map or {}
+        text = meta.get(BOX_PRIOR_WEIGHT_KEY)
+        if text is None:
+            return 0.0
+        try:
+            weight = float(text)
+        except ValueError:
+            weight = math.nan
+        if not math.isfinite(weight) or weight < 0.0:
+            raise self._fail(f"metadata {BOX_PRIOR_WEIGHT_KEY}={text!r} is not a number >= 0")
+        return weight
 
     def _fail(self, what: str) -> ModelLoadError:
         return ModelLoadError(f"{self.path} does not follow the PicoSAM2 contract: {what}")

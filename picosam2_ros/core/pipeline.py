@@ -1,7 +1,8 @@
 """One frame: standing prompts + image -> one mask per object, in frame pixels.
 
 prompts -> crops (``plan_crops``) -> 96x96 model inputs -> one batched backend call per
-backend -> logits -> masks resized back to each crop -> per object: union of its crops,
+backend -> logits (box crops decoded with their box when the model asks for it:
+core.box_prior) -> masks resized back to each crop -> per object: union of its crops,
 background points erase components -> ``ObjectResult``.
 
 Masks are kept inside their crop (``ObjectResult.crop``) rather than as full frames:
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Literal
 import cv2
 import numpy as np
 
+from picosam2_ros.core.box_prior import apply_box_prior, box_in_crop
 from picosam2_ros.core.geometry import Roi, box_to_roi, point_crop_side, point_to_roi
 from picosam2_ros.core.postprocess import erase_components_at, resize_mask, stability_scores
 from picosam2_ros.core.preprocess import check_image, crop_to_model_input, normalise
@@ -59,11 +61,13 @@ class CropSettings:
 
 @dataclass(frozen=True)
 class CropJob:
-    """One model run: which object it serves, which model kind, where in the frame."""
+    """One model run: which object it serves, which model kind, where in the frame, and
+    for a box crop the prompt's box in frame pixels (for box-conditioned decoding)."""
 
     object_id: int
     kind: CropKind
     roi: Roi
+    box: tuple[float, float, float, float] | None = None
 
 
 @dataclass
@@ -121,7 +125,7 @@ def plan_crops(
             jobs.append(CropJob(oid, "point", point_to_roi(x, y, side, width, height)))
         if prompt.box is not None:
             roi = box_to_roi(prompt.box, width, height, settings.box_margin)
-            jobs.append(CropJob(oid, "box", roi))
+            jobs.append(CropJob(oid, "box", roi, prompt.box))
     return jobs, skipped
 
 
@@ -162,11 +166,23 @@ def _run_crops(
                 f"backend {backend.name} returned logits of shape {logits.shape} for a "
                 f"batch of {len(indices)}; expected ({len(indices)}, {size}, {size})"
             )
+        weight = float(getattr(backend, "box_prior_weight", 0.0))
+        if weight > 0.0:
+            _decode_boxes(logits, [jobs[i] for i in indices], size, weight)
         small = logits > threshold
         scores[indices] = stability_scores(logits, threshold)
         for k, i in enumerate(indices):
             masks[i] = small[k]
     return masks, scores, inference_s * 1000.0
+
+
+def _decode_boxes(logits: np.ndarray, jobs: Sequence[CropJob], size: int, weight: float) -> None:
+    """Box-conditioned decoding (core.box_prior), in place, of the box crops' logits."""
+    boxed = [(k, job.box, job.roi) for k, job in enumerate(jobs) if job.box is not None]
+    if boxed:
+        rows = [k for k, _, _ in boxed]
+        boxes = np.stack([box_in_crop(box, roi, size) for _, box, roi in boxed])
+        logits[rows] = apply_box_prior(logits[rows], boxes, weight)
 
 
 def _object_result(

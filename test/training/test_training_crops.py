@@ -108,3 +108,28 @@ def test_training_crop_without_augmentation_equals_evaluation_crop(tmp_path, pro
 def test_unknown_protocol(tmp_path) -> None:
     with pytest.raises(SystemExit, match="unknown protocol 'points'"):
         protocol_roi("points", np.ones((4, 4), bool))
+
+
+def test_box_prior_calibration_picks_the_weight_that_helps() -> None:
+    """Calibration on box crops: a predictor that fills the whole crop is much improved
+    by the box prior (0 is not chosen); one that already predicts the truth keeps 0."""
+    from training.evaluate import EvalSet, calibrate_box_prior
+
+    n, s = 6, 96
+    yy, xx = np.mgrid[0:s, 0:s] + 0.5
+    boxes = np.array([[20.0, 30.0, 76.0, 66.0]] * n)
+    truth = ((xx - 48) / 28) ** 2 + ((yy - 48) / 18) ** 2 <= 1
+    es = EvalSet(
+        "box",
+        np.zeros((n, s, s, 3), np.uint8),
+        np.broadcast_to(truth, (n, s, s)).copy(),
+        boxes,
+        ["c"] * n,
+        ["medium"] * n,
+    )
+    everything = lambda x: np.full((len(x), 1, s, s), 0.5, np.float32)  # noqa: E731
+    weight, scores = calibrate_box_prior(everything, es)
+    assert weight > 0.0 and scores[weight] > scores[0.0] + 0.3
+    exact = lambda x: np.where(truth, 5.0, -5.0)[None, None].repeat(len(x), 0)  # noqa: E731
+    weight, scores = calibrate_box_prior(exact, es)
+    assert weight == 0.0 and scores[0.0] == 1.0

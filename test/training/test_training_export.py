@@ -103,3 +103,24 @@ def test_wrong_contract_and_missing_file(tmp_path) -> None:
     (tmp_path / "junk.onnx").write_bytes(b"junk")
     with pytest.raises(SystemExit, match="not a valid ONNX model"):
         check_onnx(tmp_path / "junk.onnx")
+
+
+def test_box_prior_weight_travels_in_the_onnx_file(fp32_path, tmp_path) -> None:
+    """The weight export stores is the one the package's backend and the evaluation
+    read back; a second store replaces, not duplicates, it."""
+    import shutil
+
+    from picosam2_ros.backends.onnx_backend import OnnxBackend
+    from training.evaluate import onnx_box_prior_weight
+    from training.export import set_box_prior_weight
+
+    path = tmp_path / "box.onnx"
+    shutil.copy(fp32_path, path)
+    assert onnx_box_prior_weight(path) == 0.0
+    set_box_prior_weight(path, 3.0)
+    set_box_prior_weight(path, 2.5)
+    assert onnx_box_prior_weight(path) == 2.5
+    assert [p.key for p in onnx.load(str(path)).metadata_props].count(
+        "picosam2.box_prior_weight"
+    ) == 1
+    assert OnnxBackend(path).box_prior_weight == 2.5

@@ -7,6 +7,8 @@ shifted, mirrored, transposed or mis-scaled paste-back.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import onnxruntime as ort
@@ -358,3 +360,58 @@ def test_tracking_follows_a_moving_object_through_the_pipeline(
         )
         book.update_tracking(frame.objects)
     assert book.is_lost(1)
+
+
+def _with_box_prior(source: Path, out: Path, value: str) -> Path:
+    import onnx
+
+    from picosam2_ros.core.box_prior import BOX_PRIOR_WEIGHT_KEY
+
+    model = onnx.load(str(source))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = BOX_PRIOR_WEIGHT_KEY, value
+    onnx.save(model, str(out))
+    return out
+
+
+def test_box_model_with_a_prior_keeps_the_mask_inside_the_box(
+    colour_model_path: Path, tmp_path: Path
+) -> None:
+    """A model carrying a box-prior weight is decoded with the box: the colour model
+    would fill the whole rectangle across the crop; with the prior nothing outside the
+    prompt box is kept. The plain model on the same prompt spills out of it."""
+    rgb, _ = render_scene(W, H, [SceneObject("rect", GREEN, 200, 150, 150, 70)])
+    box = (200.0, 150.0, 275.0, 220.0)  # the rectangle's left half
+    prompt = ObjectPrompt(3, np.empty((0, 2)), np.empty(0), box=box)
+    boxed = OnnxBackend(_with_box_prior(colour_model_path, tmp_path / "boxed.onnx", "2"))
+    assert boxed.box_prior_weight == 2.0 and boxed.info["box_prior_weight"] == "2"
+    plain = OnnxBackend(colour_model_path)
+    assert plain.box_prior_weight == 0.0
+
+    def outside_box(backend: OnnxBackend) -> tuple[int, int]:
+        frame = segment_frame(
+            rgb, "rgb8", [prompt], {"point": plain, "box": backend}, CropSettings()
+        )
+        full = np.zeros((H, W), dtype=bool)
+        (res,) = frame.objects
+        full[res.crop.slices] = res.mask
+        inside = np.zeros((H, W), dtype=bool)
+        inside[150:220, 200:275] = True
+        return int((full & ~inside).sum()), int((full & inside).sum())
+
+    spill_plain, _ = outside_box(plain)
+    spill_boxed, kept = outside_box(boxed)
+    assert spill_plain >= 4 * 70  # the crop reaches 4 columns past the box
+    assert spill_boxed == 0
+    assert kept > 0.9 * 75 * 70
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "heavy"])
+def test_bad_box_prior_metadata_is_refused(
+    colour_model_path: Path, tmp_path: Path, value: str
+) -> None:
+    from picosam2_ros.backends.base import ModelLoadError
+
+    path = _with_box_prior(colour_model_path, tmp_path / "bad.onnx", value)
+    with pytest.raises(ModelLoadError, match=r"picosam2\.box_prior_weight"):
+        OnnxBackend(path)
