@@ -14,7 +14,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup demo demo-tracking test lint typecheck unit colcon-check bench model clean
+.PHONY: help setup demo demo-tracking test lint typecheck unit colcon-check bench model imx500 clean
 
 help:
 	@echo "make demo   set up if needed, then run the replay demo on the shipped default"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench  benchmarks (figures printed, nothing asserted)"
 	@echo "make setup  only create .venv (pinned wheels, messages built, package editable)"
 	@echo "make model  train, export and evaluate the point model (PROTOCOL=box for the box model)"
+	@echo "make imx500 quantize (MCT) and convert (imxconv-pt) a model for the IMX500: packerOut.zip"
 
 setup: $(STAMP)
 
@@ -63,8 +64,17 @@ model: $(STAMP)
 		--minutes $(MINUTES) --val $(VAL) --models picosam2_ros/models --seed 0 --threads 2 \
 		$(if $(INIT),--init $(INIT))
 
+# IMX500 chain up to packerOut.zip, in its own env .venv-imx500 (Sony's tools pin older
+# onnx/onnxruntime); imx500-package -> network.rpk runs on the Pi. Not part of `make test`.
+CKPT ?= training/runs/$(PROTOCOL)/final.pt
+IMX500_OUT ?= training/runs/$(PROTOCOL)/imx500
+imx500:
+	bash scripts/setup_imx500_env.sh
+	.venv-imx500/bin/python -m training.export_imx500 --checkpoint $(CKPT) --out $(IMX500_OUT) \
+		--calib-data $(DATA) --protocol $(PROTOCOL) --val $(VAL)
+
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) build demo_output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-imx500 build demo_output .pytest_cache .mypy_cache .ruff_cache

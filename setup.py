@@ -12,7 +12,9 @@ setup(
     description="Promptable segmentation with PicoSAM2 for ROS 2",
     license="Apache-2.0",
     packages=find_packages(include=["picosam2_ros", "picosam2_ros.*"]),
-    package_data={"picosam2_ros": ["models/*.onnx", "models/*.md", "models/*.json"]},
+    package_data={
+        "picosam2_ros": ["models/*.onnx", "models/*.md", "models/*.json", "models/*.zip"]
+    },
     python_requires=">=3.10",
     extras_require={"test": ["pytest"]},
     entry_points={

@@ -55,3 +55,23 @@ def test_masks_overlap_ground_truth_on_real_crops(name: str, real_crops) -> None
     assert len(ious) >= 8
     assert np.mean(ious) > 0.35, ious
     assert np.mean(np.array(ious) > 0.1) >= 0.7, ious
+
+
+def test_shipped_imx500_packer_file_matches_card() -> None:
+    """The IMX500 converter output that ships (imx500-package turns it into the .rpk on
+    the Pi): its checksum is the card's, and its on-sensor tensors are PicoSAM2's."""
+    import xml.etree.ElementTree as ET
+    import zipfile
+
+    path = MODELS_DIR / "picosam2_point_imx500_packerOut.zip"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert f"`{digest}`" in CARD.read_text(), "packerOut.zip sha256 differs from MODEL_CARD.md"
+    with zipfile.ZipFile(path) as z:
+        assert {"manifest.json", "dnnParams.xml", "l2staticData.bin"} <= set(z.namelist())
+        params = ET.fromstring(z.read("dnnParams.xml"))
+    def sizes(kind: str) -> list[int]:
+        (tensor,) = params.iter(kind)
+        return [int(d.get("size", "0")) for d in tensor.iter("dimension")]
+
+    assert sizes("inputTensor") == [3, 96, 96]
+    assert sizes("outputTensor") == [1, 96, 96]
