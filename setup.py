@@ -13,7 +13,14 @@ setup(
     license="Apache-2.0",
     packages=find_packages(include=["picosam2_ros", "picosam2_ros.*"]),
     package_data={
-        "picosam2_ros": ["models/*.onnx", "models/*.md", "models/*.json", "models/*.zip"]
+        "picosam2_ros": [
+            "models/*.onnx",
+            "models/*.md",
+            "models/*.json",
+            "models/*.zip",
+            "models/*.png",
+            "models/candidates/*",
+        ]
     },
     python_requires=">=3.10",
     extras_require={"test": ["pytest"]},

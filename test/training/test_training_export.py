@@ -15,6 +15,7 @@ from training.export import (
     mask_agreement,
     quantize_int8,
     run_onnx,
+    upsample_as_copies,
 )
 from training.model import PicoSAM2
 
@@ -68,6 +69,61 @@ def test_int8_within_tolerance(fp32_path, inputs, tmp_path) -> None:
     assert err < 0.15, err
     centred = ref - np.median(ref)
     assert mask_agreement(centred, got - np.median(ref)) > 0.8
+    # Tuned for onnxruntime on CPU: the 3-channel input conv stays float (its weight is
+    # a float initializer, not a DequantizeLinear output) and no Resize is left.
+    m = onnx.load(str(int8))
+    ops = [n.op_type for n in m.graph.node]
+    assert "Resize" not in ops and ops.count("Expand") == 4
+    first = next(n for n in m.graph.node if n.op_type == "Conv")
+    assert first.input[0] == "image"
+    assert first.input[1] in {t.name for t in m.graph.initializer}
+
+
+def test_upsample_as_copies_is_bit_identical(tmp_path) -> None:
+    """DequantizeLinear -> Resize (nearest x2) -> QuantizeLinear and its uint8 copy
+    rewrite give the same bytes, for any batch size."""
+    init = [
+        helper.make_tensor("s", TensorProto.FLOAT, [], [0.05]),
+        helper.make_tensor("z", TensorProto.UINT8, [], [7]),
+        helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 2, 2]),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+        helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+        helper.make_node(
+            "Resize",
+            ["xd", "", "scales"],
+            ["up"],
+            mode="nearest",
+            coordinate_transformation_mode="asymmetric",
+            nearest_mode="floor",
+        ),
+        helper.make_node("QuantizeLinear", ["up", "s", "z"], ["uq"]),
+        helper.make_node("DequantizeLinear", ["uq", "s", "z"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5, 6, 7])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5, 12, 14])],
+        init,
+    )
+    path = tmp_path / "up.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    x = np.random.default_rng(1).uniform(-0.3, 12, (3, 5, 6, 7)).astype(np.float32)
+
+    def run(p):
+        import onnxruntime as ort
+
+        return ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"x": x})[
+            0
+        ]
+
+    before = run(path)
+    assert upsample_as_copies(path) == 1
+    assert "Resize" not in [n.op_type for n in onnx.load(str(path)).graph.node]
+    np.testing.assert_array_equal(run(path), before)
+    np.testing.assert_array_equal(before, np.repeat(np.repeat(before[:, :, ::2, ::2], 2, 2), 2, 3))
 
 
 def test_wrong_opset_is_refused(model, tmp_path) -> None:
