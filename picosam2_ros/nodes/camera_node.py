@@ -54,11 +54,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, PointStamped
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
@@ -91,7 +89,7 @@ from picosam2_ros.io.messages import object_to_msg, prompt_from_msg
 from picosam2_ros.msg import Prompt, Segmentation
 from picosam2_ros.nodes.params import IMAGE_QOS, ParamSpec, declare_all, image_qos_profile
 from picosam2_ros.nodes.qos import RESULTS_QOS
-from picosam2_ros.nodes.startup import STARTUP_ERRORS, create_or_exit
+from picosam2_ros.nodes.startup import STARTUP_ERRORS, spin_until_shutdown
 from picosam2_ros.srv import RemoveObject
 
 #: picamera2's firmware upload stage of the network (FW_NETWORK_STAGE).
@@ -942,18 +940,7 @@ class _Laps:
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = create_or_exit(CameraNode, "camera_node", (*STARTUP_ERRORS, CameraStartError))
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(CameraNode, "camera_node", args, (*STARTUP_ERRORS, CameraStartError))
 
 
 if __name__ == "__main__":

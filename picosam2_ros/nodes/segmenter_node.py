@@ -26,10 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, PointStamped
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
@@ -47,7 +45,7 @@ from picosam2_ros.io.messages import frame_to_msg, prompt_from_msg
 from picosam2_ros.msg import Prompt, Segmentation
 from picosam2_ros.nodes.params import IMAGE_QOS, ParamSpec, declare_all, image_qos_profile
 from picosam2_ros.nodes.qos import RESULTS_QOS
-from picosam2_ros.nodes.startup import create_or_exit
+from picosam2_ros.nodes.startup import spin_until_shutdown
 from picosam2_ros.resources import resolve_model_paths
 from picosam2_ros.srv import RemoveObject
 
@@ -387,18 +385,7 @@ class SegmenterNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = create_or_exit(SegmenterNode, "segmenter_node")
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(SegmenterNode, "segmenter_node", args)
 
 
 if __name__ == "__main__":
