@@ -32,7 +32,7 @@ from pathlib import Path
 TARGET_MS = 2.0
 
 
-def subscriber(overlay: bool) -> int:
+def subscriber(overlay: bool, image: bool) -> int:
     """The consumer side, in its own process: subscribes to every output until killed."""
     import rclpy
     from picosam2_ros.msg import Segmentation
@@ -42,7 +42,7 @@ def subscriber(overlay: bool) -> int:
     rclpy.init()
     node = rclpy.create_node("bench_camera_consumer")
     for msg_type, topic in (
-        (Image, "image_raw"),
+        *([(Image, "image_raw")] if image else []),
         (CameraInfo, "camera_info"),
         (Image, "mask"),
         (Segmentation, "segmentation"),
@@ -54,7 +54,9 @@ def subscriber(overlay: bool) -> int:
     return 0
 
 
-def run(frames: int, width: int, height: int, prompts: int, overlay: bool) -> dict[str, object]:
+def run(
+    frames: int, width: int, height: int, prompts: int, overlay: bool, image: bool = True
+) -> dict[str, object]:
     import rclpy
     from geometry_msgs.msg import Point
     from picosam2_ros.msg import Prompt
@@ -70,7 +72,13 @@ def run(frames: int, width: int, height: int, prompts: int, overlay: bool) -> di
     scene_w, scene_h = 4056 // 3, 3040 // 3  # what the emulator's scene source renders
     _, objects, _ = random_scene(scene_w, scene_h, count, seed)
     consumer = subprocess.Popen(
-        [sys.executable, __file__, "--subscriber", *(["--overlay"] if overlay else [])]
+        [
+            sys.executable,
+            __file__,
+            "--subscriber",
+            *(["--overlay"] if overlay else []),
+            *([] if image else ["--no-image"]),
+        ]
     )
     with tempfile.TemporaryDirectory() as tmp:
         network = Path(tmp) / "picosam2.rpk"
@@ -104,7 +112,8 @@ def run(frames: int, width: int, height: int, prompts: int, overlay: bool) -> di
         spinner = threading.Thread(target=spin, daemon=True)
         spinner.start()
         try:
-            wanted = [node._image_pub, node._seg_pub] + ([node._overlay_pub] if overlay else [])
+            wanted = [node._seg_pub] + ([node._image_pub] if image else [])
+            wanted += [node._overlay_pub] if overlay else []
             while prompt_pub.get_subscription_count() == 0 or any(
                 p.get_subscription_count() == 0 for p in wanted
             ):
@@ -162,9 +171,10 @@ def main() -> int:
     )
     parser.add_argument("--subscriber", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--overlay", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-image", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.subscriber:
-        return subscriber(args.overlay)
+        return subscriber(args.overlay, not args.no_image)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 80))
     root = Path(__file__).resolve().parents[1]
@@ -185,16 +195,25 @@ def main() -> int:
         f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}, Fast DDS profile: "
         f"{os.environ.get('FASTRTPS_DEFAULT_PROFILES_FILE', 'default (UDP for large frames)')}"
     )
-    cases = [(1, False), (4, False), (1, True), (4, True)]
-    header = "prompts overlay | " + " ".join(f"{s:>8}" for s in ("capture", "decode", "paste"))
+    # (prompts, overlay subscribed, image_raw subscribed); the last case is a robot that
+    # consumes only masks (image_raw is converted and published only while subscribed).
+    cases = [
+        (1, False, True),
+        (4, False, True),
+        (1, True, True),
+        (4, True, True),
+        (1, False, False),
+    ]
+    header = "prompts overlay image_raw | "
+    header += " ".join(f"{s:>8}" for s in ("capture", "decode", "paste"))
     header += " " + " ".join(f"{s:>8}" for s in ("convert", "publish", "overlay"))
     header += " | mean ms  p50 ms  p90 ms  cpu ms | ratio to 2 ms | results/frames"
     # The first node of the process pays one-time costs (imports, first shared-memory
     # segments, page faults): one unreported case first.
     run(30, args.width, args.height, 1, False)
     print(header)
-    for prompts, overlay in cases:
-        f = run(args.frames, args.width, args.height, prompts, overlay)
+    for prompts, overlay, image in cases:
+        f = run(args.frames, args.width, args.height, prompts, overlay, image)
         stages = " ".join(
             f"{f[s][0]:8.3f}"  # type: ignore[index]
             for s in ("capture", "decode", "paste", "convert", "publish", "overlay")
@@ -202,7 +221,8 @@ def main() -> int:
         mean, p50, p90 = f["total"]  # type: ignore[misc]
         cpu = float(f["cpu"])  # type: ignore[arg-type]
         print(
-            f"{prompts:7d} {'yes' if overlay else 'no':>7} | {stages} | {mean:7.3f} {p50:7.3f} "
+            f"{prompts:7d} {'yes' if overlay else 'no':>7} {'yes' if image else 'no':>9} | "
+            f"{stages} | {mean:7.3f} {p50:7.3f} "
             f"{p90:7.3f} {cpu:7.3f} | {mean / TARGET_MS:13.2f} | {f['results']}/{f['frames']}"
             f"   (sensor emulation {1000 * float(f['sensor_s_per_frame']):.1f} ms/frame, excluded)"  # type: ignore[arg-type]
         )

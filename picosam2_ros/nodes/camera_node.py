@@ -6,7 +6,8 @@ prompts, and turns the output tensor into masks. Wiring only; the thinking is in
 picosam2_ros.camera (sensor, scheduler, output) and picosam2_ros.core.
 
 Topics (relative to the node, remappable):
-  out  image_raw     sensor_msgs/Image bgr8 (picamera2's "RGB888" main stream is B, G, R)
+  out  image_raw     sensor_msgs/Image bgr8 (picamera2's "RGB888" main stream is B, G, R),
+                     converted and published only while subscribed
   out  camera_info   sensor_msgs/CameraInfo (calibration_file, or uncalibrated zeros)
   in   prompts       picosam2_ros/Prompt (standing, by object_id)
   in   prompt_point  geometry_msgs/PointStamped (pixels; adds an object)
@@ -714,7 +715,13 @@ class CameraNode(Node):
         union = self._union_of(result) if fresh else None
         laps.lap("paste")
 
-        image_msg = self._image_slot.fill(image, "bgr8", header)
+        # A full frame costs about 2.5 ms to publish at 1280x960 (conversion, serialisation,
+        # shared-memory copy): a robot that only consumes masks should not pay it.
+        image_msg = (
+            self._image_slot.fill(image, "bgr8", header)
+            if self._image_pub.get_subscription_count() > 0
+            else None
+        )
         info_msg = self._camera_info(header)
         mask_msg = seg_msg = None
         if fresh and union is not None:
@@ -732,7 +739,8 @@ class CameraNode(Node):
             )
         laps.lap("convert")
 
-        self._image_pub.publish(image_msg)
+        if image_msg is not None:
+            self._image_pub.publish(image_msg)
         self._info_pub.publish(info_msg)
         if mask_msg is not None and seg_msg is not None:
             self._mask_pub.publish(mask_msg)
