@@ -2,17 +2,17 @@
 
 The node runs with the picamera2 emulator at 1280x960 and 30 frames/s on a generated
 scene, with 1 and then 4 standing prompts, and a consumer node in another process
-subscribed to image_raw, camera_info, mask, segmentation (and overlay in the overlay
-cases), so every output is built and sent. The node times each frame from the moment
-``capture_request`` returns: what the emulator does inside ``capture_request``
-(scaling the frame, running the model on the ROI, pacing) is the camera's work on a
-real AI Camera and is not counted.
+subscribed to camera_info and segmentation, and per case to image_raw, mask and
+overlay (the node builds those three only while someone subscribes). The node times
+each frame from the moment ``capture_request`` returns: what the emulator does inside
+``capture_request`` (scaling the frame, running the model on the ROI, pacing) is the
+camera's work on a real AI Camera and is not counted.
 
-Stages: capture (make_array + get_metadata), decode (KPI + get_outputs + tensor ->
-logits), paste (mask into the main stream, tracking, next ROI, union mask), convert
-(numpy -> messages), publish, overlay (only while someone subscribes to it).
-Target: 2 ms per frame with one prompt, overlay not subscribed. Figures only; nothing
-is asserted.
+Stages: capture (make_array, only for image_raw or overlay, + get_metadata), decode
+(KPI + get_outputs + tensor -> logits), paste (mask into the main stream, tracking,
+next ROI, union mask), convert (numpy -> messages), publish, overlay (only while
+someone subscribes to it). Target: 2 ms per frame with one prompt. Figures only;
+nothing is asserted.
 
     .venv/bin/python bench/bench_camera.py [--frames 150] [--width 1280 --height 960]
 """
@@ -32,7 +32,7 @@ from pathlib import Path
 TARGET_MS = 2.0
 
 
-def subscriber(overlay: bool, image: bool) -> int:
+def subscriber(overlay: bool, image: bool, mask: bool) -> int:
     """The consumer side, in its own process: subscribes to every output until killed."""
     import rclpy
     from picosam2_ros.msg import Segmentation
@@ -44,7 +44,7 @@ def subscriber(overlay: bool, image: bool) -> int:
     for msg_type, topic in (
         *([(Image, "image_raw")] if image else []),
         (CameraInfo, "camera_info"),
-        (Image, "mask"),
+        *([(Image, "mask")] if mask else []),
         (Segmentation, "segmentation"),
         *([(Image, "overlay")] if overlay else []),
     ):
@@ -55,7 +55,13 @@ def subscriber(overlay: bool, image: bool) -> int:
 
 
 def run(
-    frames: int, width: int, height: int, prompts: int, overlay: bool, image: bool = True
+    frames: int,
+    width: int,
+    height: int,
+    prompts: int,
+    overlay: bool,
+    image: bool = True,
+    mask: bool = True,
 ) -> dict[str, object]:
     import rclpy
     from geometry_msgs.msg import Point
@@ -78,6 +84,7 @@ def run(
             "--subscriber",
             *(["--overlay"] if overlay else []),
             *([] if image else ["--no-image"]),
+            *([] if mask else ["--no-mask"]),
         ]
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -114,6 +121,7 @@ def run(
         try:
             wanted = [node._seg_pub] + ([node._image_pub] if image else [])
             wanted += [node._overlay_pub] if overlay else []
+            wanted += [node._mask_pub] if mask else []
             while prompt_pub.get_subscription_count() == 0 or any(
                 p.get_subscription_count() == 0 for p in wanted
             ):
@@ -172,9 +180,10 @@ def main() -> int:
     parser.add_argument("--subscriber", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--overlay", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-image", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-mask", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.subscriber:
-        return subscriber(args.overlay, not args.no_image)
+        return subscriber(args.overlay, not args.no_image, not args.no_mask)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 80))
     root = Path(__file__).resolve().parents[1]
@@ -195,16 +204,19 @@ def main() -> int:
         f"cpu count {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}, Fast DDS profile: "
         f"{os.environ.get('FASTRTPS_DEFAULT_PROFILES_FILE', 'default (UDP for large frames)')}"
     )
-    # (prompts, overlay subscribed, image_raw subscribed); the last case is a robot that
-    # consumes only masks (image_raw is converted and published only while subscribed).
+    # (prompts, overlay, image_raw, mask subscribed). image_raw, mask and overlay are
+    # built only while subscribed; the last cases are a robot stack that consumes
+    # `segmentation` (every object's mask in its crop) and not the full frames.
     cases = [
-        (1, False, True),
-        (4, False, True),
-        (1, True, True),
-        (4, True, True),
-        (1, False, False),
+        (1, False, True, True),
+        (4, False, True, True),
+        (1, True, True, True),
+        (4, True, True, True),
+        (1, False, False, True),
+        (1, False, False, False),
+        (4, False, False, False),
     ]
-    header = "prompts overlay image_raw | "
+    header = "prompts overlay image_raw mask | "
     header += " ".join(f"{s:>8}" for s in ("capture", "decode", "paste"))
     header += " " + " ".join(f"{s:>8}" for s in ("convert", "publish", "overlay"))
     header += " | mean ms  p50 ms  p90 ms  cpu ms | ratio to 2 ms | results/frames"
@@ -212,8 +224,8 @@ def main() -> int:
     # segments, page faults): one unreported case first.
     run(30, args.width, args.height, 1, False)
     print(header)
-    for prompts, overlay, image in cases:
-        f = run(args.frames, args.width, args.height, prompts, overlay, image)
+    for prompts, overlay, image, mask in cases:
+        f = run(args.frames, args.width, args.height, prompts, overlay, image, mask)
         stages = " ".join(
             f"{f[s][0]:8.3f}"  # type: ignore[index]
             for s in ("capture", "decode", "paste", "convert", "publish", "overlay")
@@ -221,7 +233,8 @@ def main() -> int:
         mean, p50, p90 = f["total"]  # type: ignore[misc]
         cpu = float(f["cpu"])  # type: ignore[arg-type]
         print(
-            f"{prompts:7d} {'yes' if overlay else 'no':>7} {'yes' if image else 'no':>9} | "
+            f"{prompts:7d} {'yes' if overlay else 'no':>7} {'yes' if image else 'no':>9} "
+            f"{'yes' if mask else 'no':>4} | "
             f"{stages} | {mean:7.3f} {p50:7.3f} "
             f"{p90:7.3f} {cpu:7.3f} | {mean / TARGET_MS:13.2f} | {f['results']}/{f['frames']}"
             f"   (sensor emulation {1000 * float(f['sensor_s_per_frame']):.1f} ms/frame, excluded)"  # type: ignore[arg-type]

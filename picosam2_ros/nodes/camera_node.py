@@ -12,7 +12,8 @@ Topics (relative to the node, remappable):
   in   prompts       picosam2_ros/Prompt (standing, by object_id)
   in   prompt_point  geometry_msgs/PointStamped (pixels; adds an object)
   in   click         geometry_msgs/Point (rqt_image_view `<image>_mouse_left`; adds an object)
-  out  mask          sensor_msgs/Image mono8, full frame, 0/255 union of every object's latest mask
+  out  mask          sensor_msgs/Image mono8, full frame, 0/255 union of every object's latest mask,
+                     built and published only while subscribed (segmentation has the masks)
   out  segmentation  picosam2_ros/Segmentation: every standing object's latest result
                      (reliable, transient local: the package's results QoS)
   out  overlay       sensor_msgs/Image bgr8, computed only while subscribed
@@ -671,7 +672,13 @@ class CameraNode(Node):
     def handle_request(self, request: Any) -> None:
         """Everything the host does for one captured frame (timed per stage)."""
         laps = _Laps()
-        image = request.make_array("main")  # RGB888: B, G, R in memory
+        # Heavy outputs are built only for someone: copying the main stream out of the
+        # request (3.7 MB at 1280x960) and publishing it costs more than everything else
+        # the node does per frame, and a robot that consumes `segmentation` needs neither.
+        want_image = self._image_pub.get_subscription_count() > 0
+        want_overlay = self._overlay_pub.get_subscription_count() > 0
+        want_mask = self._mask_pub.get_subscription_count() > 0
+        image = request.make_array("main") if want_image or want_overlay else None
         metadata = request.get_metadata()
         laps.lap("capture")
         if self._firmware != "loaded":
@@ -712,20 +719,18 @@ class CameraNode(Node):
             lost = {p.object_id for p in standing if self._book.is_lost(p.object_id)}
         objects = [self._object_for(p, latest.get(p.object_id)) for p in standing]
         result = FrameResult(self._width, self._height, [o.result for o in objects], 0.0)
-        union = self._union_of(result) if fresh else None
+        union = self._union_of(result) if fresh and want_mask else None
         laps.lap("paste")
 
-        # A full frame costs about 2.5 ms to publish at 1280x960 (conversion, serialisation,
-        # shared-memory copy): a robot that only consumes masks should not pay it.
         image_msg = (
             self._image_slot.fill(image, "bgr8", header)
-            if self._image_pub.get_subscription_count() > 0
+            if want_image and image is not None
             else None
         )
         info_msg = self._camera_info(header)
-        mask_msg = seg_msg = None
-        if fresh and union is not None:
-            mask_msg = self._mask_slot.fill(union, "mono8", header)
+        mask_msg = self._mask_slot.fill(union, "mono8", header) if union is not None else None
+        seg_msg = None
+        if fresh:
             seg_msg = Segmentation(
                 header=header,
                 image_width=self._width,
@@ -742,14 +747,15 @@ class CameraNode(Node):
         if image_msg is not None:
             self._image_pub.publish(image_msg)
         self._info_pub.publish(info_msg)
-        if mask_msg is not None and seg_msg is not None:
+        if mask_msg is not None:
             self._mask_pub.publish(mask_msg)
+        if seg_msg is not None:
             self._seg_pub.publish(seg_msg)
             self._counts["results"] += 1
             self._rate_results.tick()
         laps.lap("publish")
 
-        if fresh and self._overlay_pub.get_subscription_count() > 0:
+        if fresh and want_overlay and image is not None:
             overlay = render_overlay(image, "bgr8", result)
             self._overlay_pub.publish(self._overlay_slot.fill(overlay, "bgr8", header))
         laps.lap("overlay")

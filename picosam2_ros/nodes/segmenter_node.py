@@ -7,7 +7,8 @@ Topics (relative to the node, remappable):
   in   prompts       picosam2_ros/Prompt (standing, by object_id)
   in   prompt_point  geometry_msgs/PointStamped (pixels; adds an object)
   in   click         geometry_msgs/Point (rqt_image_view `<image>_mouse_left`; adds an object)
-  out  mask          sensor_msgs/Image mono8, full frame, 0/255 union of all objects
+  out  mask          sensor_msgs/Image mono8, full frame, 0/255 union of all objects,
+                     built only while subscribed (segmentation carries every mask)
   out  segmentation  picosam2_ros/Segmentation, one mask per object (reliable,
                      TRANSIENT_LOCAL depth 10: see picosam2_ros.nodes.qos)
   out  overlay       sensor_msgs/Image bgr8, computed only while subscribed
@@ -328,8 +329,10 @@ class SegmenterNode(Node):
         with self._lock:
             self._book.update_tracking(frame.objects)
             lost = {obj.object_id for obj in frame.objects if self._book.is_lost(obj.object_id)}
-        # The plain mask first: it is the smaller message most consumers wait for.
-        self._mask_pub.publish(array_to_image(union_mask(frame), "mono8", msg.header))
+        # The plain mask first: it is the smaller message most consumers wait for. A full
+        # frame costs a copy, serialisation and transport per frame, so only for a reader.
+        if self._mask_pub.get_subscription_count() > 0:
+            self._mask_pub.publish(array_to_image(union_mask(frame), "mono8", msg.header))
         self._seg_pub.publish(frame_to_msg(frame, msg.header, self._backend_name, lost))
         if self._overlay_pub.get_subscription_count() > 0:
             overlay = render_overlay(image, msg.encoding, frame)

@@ -72,7 +72,9 @@ def fresh(result: Segmentation) -> list[ObjectMask]:
 class CameraGraph:
     """camera_node (emulated camera) + a client node."""
 
-    def __init__(self, params: dict[str, Any]) -> None:
+    def __init__(self, params: dict[str, Any], full_frames: bool = True) -> None:
+        """``full_frames=False``: the client subscribes to neither image_raw nor mask, like a
+        robot stack that consumes only ``segmentation``."""
         self.context = Context()
         rclpy.init(context=self.context)
         defaults = {"diagnostics_period": 0.2, "emulator_upload_s": 0.05}
@@ -93,10 +95,11 @@ class CameraGraph:
         self.diagnostics: list[DiagnosticArray] = []
         self._lock = threading.Lock()
         self.client.create_subscription(Segmentation, "segmentation", self._keep(self.results), 50)
-        self.client.create_subscription(Image, "mask", self._keep(self.masks, 30), 50)
-        self.client.create_subscription(
-            Image, "image_raw", lambda m: self._append(self.image_headers, m.header), 50
-        )
+        if full_frames:
+            self.client.create_subscription(Image, "mask", self._keep(self.masks, 30), 50)
+            self.client.create_subscription(
+                Image, "image_raw", lambda m: self._append(self.image_headers, m.header), 50
+            )
         self.client.create_subscription(CameraInfo, "camera_info", self._keep(self.infos), 50)
         self.client.create_subscription(
             DiagnosticArray, "/diagnostics", self._keep(self.diagnostics), 50

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from picosam2_ros.msg import ObjectMask
 from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
 
 from picosam2_ros.camera import emulator
 from picosam2_ros.core.metrics import mask_iou
@@ -113,6 +114,37 @@ def test_a_prompt_on_an_asymmetric_object_lands_its_mask_at_the_right_place(
     wait_until(lambda: any(h.stamp == result.header.stamp for h in g.snapshot(g.image_headers)))
     info = wait_until(lambda: g.snapshot(g.infos)[-1:])[0]
     assert (info.width, info.height) == (W, H) and list(info.k) == [0.0] * 9
+
+
+def test_a_segmentation_only_consumer_gets_masks_without_full_frames_being_built(
+    files: dict[str, Path], scene_masks: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copies: list[str] = []
+    make_array = emulator.CompletedRequest.make_array
+
+    def counting_make_array(self: emulator.CompletedRequest, name: str) -> np.ndarray:
+        copies.append(name)
+        return make_array(self, name)
+
+    monkeypatch.setattr(emulator.CompletedRequest, "make_array", counting_make_array)
+    g = CameraGraph(params(files), full_frames=False)
+    try:
+        g.send(point_prompt(3, *centre(WIDE)))
+        objs = g.wait_fresh(3, n=3)
+        assert all(o.status == ObjectMask.STATUS_OK for o in objs)
+        assert all(mask_iou(frame_mask(o), scene_masks[0]) > 0.85 for o in objs)
+        # Nobody reads image_raw, mask or overlay: the main stream is never copied out of
+        # a request and no full-frame message is built.
+        assert copies == []
+        assert g.node._union is None
+        frames = g.node._counts["frames"]
+        # A reader appears: from then on the frames are copied and published for it.
+        images = []
+        g.client.create_subscription(Image, "image_raw", images.append, 10)
+        wait_until(lambda: images)
+        assert "main" in copies and g.node._counts["frames"] > frames
+    finally:
+        g.close()
 
 
 def test_several_prompts_take_turns_and_each_gets_its_own_mask(
