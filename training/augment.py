@@ -12,10 +12,12 @@ how prompts really arrive and how cameras differ.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
+from picosam2_ros.core.box_prior import box_in_crop
 from picosam2_ros.core.geometry import MODEL_INPUT_SIZE, paper_prompt_point
 from training.crops import box_roi, check_protocol, cut, point_roi, resize
 from training.data import Instance, InstanceSet
@@ -124,20 +126,35 @@ def photometric(crop: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) 
     return out
 
 
+class Sample(NamedTuple):
+    crop: np.ndarray  # (96, 96, 3) uint8 RGB
+    mask: np.ndarray  # (96, 96) bool
+    box: np.ndarray  # (4,) the box prompt in crop pixels; the whole crop for a point
+
+
+class Batch(NamedTuple):
+    crops: np.ndarray  # (N, 96, 96, 3) uint8 RGB
+    masks: np.ndarray  # (N, 96, 96) bool
+    boxes: np.ndarray  # (N, 4) float64
+
+
 def make_sample(
     data: InstanceSet,
     index: int,
     protocol: str,
     rng: np.random.Generator,
     cfg: AugmentConfig = NO_AUGMENT,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(96x96x3 uint8 RGB crop, 96x96 bool mask) of instance ``index`` under ``protocol``."""
+) -> Sample:
+    """Instance ``index`` under ``protocol``. A box sample carries its (jittered) box
+    prompt in crop pixels, mirrored with the crop, for box-conditioned training."""
     check_protocol(protocol)
     inst = data.instances[index]
     image = data.images[inst.image_index]
     if cfg.copy_paste > 0 and rng.random() < cfg.copy_paste:
         image, inst = copy_paste(data, inst, rng, cfg)
     h, w = image.shape[:2]
+    size = MODEL_INPUT_SIZE
+    box = np.array([0.0, 0.0, size, size])
     if protocol == "point":
         px, py = paper_prompt_point(inst.mask)  # type: ignore[misc]
         if cfg.prompt_jitter > 0 and rng.random() < cfg.prompt_jitter:
@@ -159,13 +176,15 @@ def make_sample(
             x0, x1 = sorted((float(np.clip(x0, 0, w)), float(np.clip(x1, 0, w))))
             y0, y1 = sorted((float(np.clip(y0, 0, h)), float(np.clip(y1, 0, h))))
         roi = box_roi((x0, y0, x1, y1), w, h)
+        box = box_in_crop((x0, y0, x1, y1), roi, size)
     crop = cut(image, roi)
     mask = resize(inst.mask_region(roi.x, roi.y, roi.width, roi.height), nearest=True)
     if cfg.hflip > 0 and rng.random() < cfg.hflip:
         crop, mask = crop[:, ::-1], mask[:, ::-1]
+        box = np.array([size - box[2], box[1], size - box[0], box[3]])
     if cfg.colour or cfg.noise or cfg.blur or cfg.jpeg:
         crop = photometric(np.ascontiguousarray(crop), rng, cfg)
-    return np.ascontiguousarray(crop), np.ascontiguousarray(mask)
+    return Sample(np.ascontiguousarray(crop), np.ascontiguousarray(mask), box)
 
 
 def make_batch(
@@ -174,9 +193,10 @@ def make_batch(
     protocol: str,
     rng: np.random.Generator,
     cfg: AugmentConfig = NO_AUGMENT,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> Batch:
     crops = np.empty((len(indices), MODEL_INPUT_SIZE, MODEL_INPUT_SIZE, 3), np.uint8)
     masks = np.empty((len(indices), MODEL_INPUT_SIZE, MODEL_INPUT_SIZE), bool)
+    boxes = np.empty((len(indices), 4), np.float64)
     for k, i in enumerate(indices):
-        crops[k], masks[k] = make_sample(data, int(i), protocol, rng, cfg)
-    return crops, masks
+        crops[k], masks[k], boxes[k] = make_sample(data, int(i), protocol, rng, cfg)
+    return Batch(crops, masks, boxes)

@@ -288,7 +288,7 @@ def training_crops(folders: list[str], protocol: str, n: int, seed: int) -> np.n
     data = load_coco_folders(folders)
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(data), size=min(n, len(data)), replace=False)
-    crops, _ = make_batch(data, idx, protocol, rng, NO_AUGMENT)
+    crops = make_batch(data, idx, protocol, rng, NO_AUGMENT).crops
     return normalise(crops)
 
 

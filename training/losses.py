@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F  # noqa: N812
 
+from picosam2_ros.core.box_prior import OUTSIDE_BOX_LOGIT, ellipse_distance, inside_box
+
 
 @runtime_checkable
 class Teacher(Protocol):
@@ -60,3 +62,18 @@ def distillation_loss(
     soft = dice_loss_per_sample(logits, torch.sigmoid(teacher_logits))
     w = weight * teacher_confidence(teacher_logits)
     return ((1 - w) * gt + w * (mse + soft)).mean()
+
+
+def decode_with_box_prior(logits: torch.Tensor, boxes: np.ndarray, weight: float) -> torch.Tensor:
+    """``picosam2_ros.core.box_prior.apply_box_prior`` in torch, differentiable: training
+    a box model through the decoding the package applies teaches the network the
+    residual to the box's ellipse, and nothing outside the box (which decodes to
+    background whatever the network says)."""
+    if weight <= 0.0:
+        return logits
+    size = logits.shape[-1]
+    shift = np.stack([weight * (1.0 - ellipse_distance(b, size)) for b in boxes])
+    inside = np.stack([inside_box(b, size) for b in boxes])
+    shift_t = torch.from_numpy(shift.astype(np.float32))[:, None]
+    inside_t = torch.from_numpy(inside)[:, None]
+    return torch.where(inside_t, logits + shift_t, torch.full_like(logits, OUTSIDE_BOX_LOGIT))

@@ -31,11 +31,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from picosam2_ros.core.box_prior import apply_box_prior
 from training.augment import AugmentConfig, make_batch
 from training.crops import PROTOCOLS, check_protocol, normalise
 from training.data import MIN_MASK_AREA, InstanceSet, load_coco_folders
 from training.evaluate import EvalSet, build_eval_set, evaluate_predictor
-from training.losses import Teacher, distillation_loss, supervised_loss
+from training.losses import Teacher, decode_with_box_prior, distillation_loss, supervised_loss
 from training.model import ARCHITECTURE, PicoSAM2, count_parameters, load_weights
 
 #: Thresholds (logits) tried when calibrating on the held-out training split.
@@ -90,6 +91,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="bfloat16 autocast: about 3x faster on CPUs with native bf16 (AVX512-BF16/AMX), "
         "several times SLOWER on AVX2-only CPUs",
+    )
+    ap.add_argument(
+        "--box-prior-weight",
+        type=float,
+        default=0.0,
+        help="box protocol: train through the box-conditioned decoding with this weight "
+        "(picosam2_ros.core.box_prior; 0 = plain logits)",
     )
     ap.add_argument("--no-channels-last", action="store_true")
     ap.add_argument(
@@ -149,12 +157,17 @@ def make_predictor(model: torch.nn.Module, bf16: bool, channels_last: bool):
     return run
 
 
-def calibrate_threshold(model, es: EvalSet, bf16: bool, channels_last: bool) -> tuple[float, dict]:
-    """The logit threshold maximising mIoU on ``es`` (held-out TRAINING instances)."""
+def calibrate_threshold(
+    model, es: EvalSet, bf16: bool, channels_last: bool, box_prior_weight: float = 0.0
+) -> tuple[float, dict]:
+    """The logit threshold maximising mIoU on ``es`` (held-out TRAINING instances), on
+    the logits as the package decodes them (box crops with their box prior)."""
     pred = make_predictor(model, bf16, channels_last)
     logits = np.concatenate(
         [pred(normalise(es.crops[i : i + 64]))[:, 0] for i in range(0, len(es), 64)]
     )
+    if es.protocol == "box" and box_prior_weight > 0.0:
+        logits = apply_box_prior(logits, es.boxes, box_prior_weight)
     truth = es.masks
     scores = {}
     for t in CALIBRATION_THRESHOLDS:
@@ -180,11 +193,13 @@ def log(fh, record: dict) -> None:
     fh.flush()
 
 
-def run_validation(model, val_sets: dict[str, EvalSet], bf16: bool, cl: bool) -> dict:
+def run_validation(
+    model, val_sets: dict[str, EvalSet], bf16: bool, cl: bool, box_prior_weight: float = 0.0
+) -> dict:
     pred = make_predictor(model, bf16, cl)
     out = {}
     for protocol, es in val_sets.items():
-        r = evaluate_predictor(pred, es)
+        r = evaluate_predictor(pred, es, box_prior_weight=box_prior_weight)
         out[f"val_{protocol}_miou"] = round(r["miou"], 4)
         out[f"val_{protocol}_paper_map"] = round(r["paper_map"], 4)
         for s, v in r["by_size"].items():
@@ -230,6 +245,7 @@ def train(args: argparse.Namespace) -> dict:
         copy_paste=args.copy_paste, prompt_jitter=args.prompt_jitter, scale_prob=args.scale_prob
     )
     teacher = load_teacher(args.teacher) if args.teacher else None
+    prior = args.box_prior_weight if args.protocol == "box" else 0.0
 
     model = PicoSAM2()
     if args.init is not None and not args.resume:
@@ -313,7 +329,7 @@ def train(args: argparse.Namespace) -> dict:
     while True:
         elapsed = time.monotonic() - t_start
         if val_sets and elapsed - last_val >= args.val_every * 60.0:
-            r = run_validation(eval_model, val_sets, bf16, cl)
+            r = run_validation(eval_model, val_sets, bf16, cl, prior)
             rec = {"kind": "val", "step": step, "samples": samples, "minutes": elapsed / 60, **r}
             log(fh, rec)
             print(json.dumps(rec), flush=True)
@@ -329,7 +345,7 @@ def train(args: argparse.Namespace) -> dict:
             else rng.integers(n_train, size=args.batch)
         )
         pos += args.batch
-        crops, masks = make_batch(train_set, idx, args.protocol, rng, aug)
+        crops, masks, boxes = make_batch(train_set, idx, args.protocol, rng, aug)
         x = torch.from_numpy(normalise(crops))
         if cl:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -337,7 +353,7 @@ def train(args: argparse.Namespace) -> dict:
         for g in opt.param_groups:
             g["lr"] = lr_at(elapsed)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = model(x)
+            logits = decode_with_box_prior(model(x), boxes, prior)
         if teacher is not None:
             tl = torch.from_numpy(np.asarray(teacher(crops, args.protocol), dtype=np.float32))
             loss = distillation_loss(logits, y, tl, args.distill_weight)
@@ -381,7 +397,7 @@ def train(args: argparse.Namespace) -> dict:
     final = copy.deepcopy(eval_model).eval()
     threshold, scores = 0.0, {}
     if dev_es is not None and len(dev_es) >= 20:
-        threshold, scores = calibrate_threshold(final, dev_es, bf16, cl)
+        threshold, scores = calibrate_threshold(final, dev_es, bf16, cl, prior)
         if threshold != 0.0:
             with torch.no_grad():
                 final.head.bias -= threshold
@@ -394,7 +410,7 @@ def train(args: argparse.Namespace) -> dict:
         "dev_miou_by_threshold": scores,
     }
     if val_sets:
-        rec.update(run_validation(final, val_sets, bf16, cl))
+        rec.update(run_validation(final, val_sets, bf16, cl, prior))
     log(fh, rec)
     print(json.dumps(rec), flush=True)
     fh.close()

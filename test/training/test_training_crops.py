@@ -99,10 +99,31 @@ def test_training_crop_without_augmentation_equals_evaluation_crop(tmp_path, pro
     es = build_eval_set(data, protocol)
     rng = np.random.default_rng(0)
     for i in range(len(data)):
-        crop, mask = make_sample(data, i, protocol, rng, NO_AUGMENT)
+        crop, mask, box = make_sample(data, i, protocol, rng, NO_AUGMENT)
         np.testing.assert_array_equal(crop, es.crops[i])
         np.testing.assert_array_equal(mask, es.masks[i])
         assert mask[48, 48] or protocol == "box"
+        if protocol == "box":
+            np.testing.assert_allclose(box, es.boxes[i], atol=1e-9)
+        else:
+            np.testing.assert_array_equal(box, [0, 0, 96, 96])
+
+
+def test_a_flipped_box_sample_mirrors_its_box_prompt_with_the_crop(tmp_path) -> None:
+    from dataclasses import replace
+
+    data = load_coco_folders([make_coco_folder(tmp_path / "d", n_images=3)])
+    flip = replace(NO_AUGMENT, hflip=1.0)
+    for i in range(len(data)):
+        plain = make_sample(data, i, "box", np.random.default_rng(0), NO_AUGMENT)
+        mirrored = make_sample(data, i, "box", np.random.default_rng(0), flip)
+        np.testing.assert_array_equal(mirrored.crop, plain.crop[:, ::-1])
+        np.testing.assert_array_equal(mirrored.mask, plain.mask[:, ::-1])
+        x0, y0, x1, y1 = plain.box
+        np.testing.assert_allclose(mirrored.box, [96 - x1, y0, 96 - x0, y1])
+        # The mask stays inside its box prompt after the flip (annotation box, no jitter).
+        _, xs = np.nonzero(mirrored.mask)
+        assert xs.min() >= np.floor(mirrored.box[0]) - 1 and xs.max() < mirrored.box[2] + 1
 
 
 def test_unknown_protocol(tmp_path) -> None:

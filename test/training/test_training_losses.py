@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from training_fixtures import disk_teacher, make_coco_folder
 
+from picosam2_ros.core.box_prior import apply_box_prior, inside_box
 from training import train as train_mod
 from training.losses import (
     Teacher,
+    decode_with_box_prior,
     distillation_loss,
     supervised_loss,
     teacher_confidence,
@@ -52,3 +55,19 @@ def test_teacher_protocol_and_training_with_a_teacher(tmp_path) -> None:
     assert train_mod.main(args) == 0
     with pytest.raises(SystemExit, match="cannot load teacher"):
         train_mod.main([*args[:-1], "training_fixtures:nothing"])
+
+
+def test_box_prior_decoding_in_torch_matches_the_package_and_trains_only_inside_the_box() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 2, (3, 1, 96, 96)).astype(np.float32)
+    boxes = np.array([[10.0, 20.0, 80.0, 70.0], [0.0, 0.0, 96.0, 96.0], [40.5, 5.0, 55.2, 90.0]])
+    expected = apply_box_prior(logits[:, 0], boxes, 6.0)
+    t = torch.from_numpy(logits).requires_grad_(True)
+    decoded = decode_with_box_prior(t, boxes, 6.0)
+    np.testing.assert_allclose(decoded.detach().numpy()[:, 0], expected, rtol=1e-6, atol=1e-5)
+    decoded.sum().backward()
+    inside = np.stack([inside_box(b, 96) for b in boxes])
+    grad = t.grad.numpy()[:, 0]
+    assert np.all(grad[inside] == 1.0) and np.all(grad[~inside] == 0.0)
+    # Weight 0 is the plain network.
+    assert decode_with_box_prior(t, boxes, 0.0) is t
