@@ -19,6 +19,7 @@ Topics (relative to the node, remappable):
   out  overlay       sensor_msgs/Image bgr8, computed only while subscribed
   out  /diagnostics  diagnostic_msgs/DiagnosticArray
 Services: clear_prompts (std_srvs/Trigger), remove_object (picosam2_ros/RemoveObject).
+The prompt topics and services are picosam2_ros.nodes.prompt_inputs.PromptedNode.
 
 One ROI per frame. The sensor runs the network on one region per frame, so standing
 prompts take turns (``turn_frames`` attributed frames each, ascending object id). A
@@ -58,12 +59,9 @@ from typing import Any
 import numpy as np
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Point, PointStamped
-from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
-from std_srvs.srv import Trigger
 
 from picosam2_ros.backends.base import ModelLoadError
 from picosam2_ros.camera.calibration import (
@@ -85,14 +83,14 @@ from picosam2_ros.core.pipeline import (
     union_mask,
 )
 from picosam2_ros.core.prompt_book import PromptBook
-from picosam2_ros.core.prompts import ObjectPrompt, PromptError, validate_prompt
+from picosam2_ros.core.prompts import ObjectPrompt, PromptError
 from picosam2_ros.core.stats import LatencyWindow, RateMeter
-from picosam2_ros.io.messages import object_to_msg, prompt_from_msg
-from picosam2_ros.msg import Prompt, Segmentation
+from picosam2_ros.io.messages import object_to_msg
+from picosam2_ros.msg import Segmentation
 from picosam2_ros.nodes.params import IMAGE_QOS, ParamSpec, declare_all, image_qos_profile
+from picosam2_ros.nodes.prompt_inputs import PromptedNode
 from picosam2_ros.nodes.qos import RESULTS_QOS
 from picosam2_ros.nodes.startup import STARTUP_ERRORS, spin_until_shutdown
-from picosam2_ros.srv import RemoveObject
 
 #: picamera2's firmware upload stage of the network (FW_NETWORK_STAGE).
 FW_NETWORK_STAGE = 2
@@ -322,7 +320,7 @@ def _stamp(ns: int) -> Time:
     return Time(sec=sec, nanosec=nanosec)
 
 
-class CameraNode(Node):
+class CameraNode(PromptedNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("camera", **kwargs)
         self._p = declare_all(self, PARAMS)
@@ -348,7 +346,6 @@ class CameraNode(Node):
         self._rate_frames = RateMeter()
         self._rate_results = RateMeter()
         self._rate_switches = RateMeter()
-        self._rate_prompts = RateMeter()
         self._dnn_ms = LatencyWindow()
         self._dsp_ms = LatencyWindow()
         self._stage_ms = {name: LatencyWindow() for name in (*STAGES, "total", "total_cpu")}
@@ -359,17 +356,13 @@ class CameraNode(Node):
                 "frames_settling",
                 "frames_stale_prompt",
                 "results",
-                "prompts_received",
-                "bad_prompts",
                 "bad_outputs",
                 "camera_errors",
                 "reconnects",
             ),
             0,
         )
-        self._reported: set[str] = set()
-        self._last_problem = ""
-        self._last_problem_time = -1e9
+        self._init_prompt_inputs()
         self._camera_error = ""
         self._camera_error_time = -1e9
         self._firmware = "not loaded"
@@ -395,11 +388,6 @@ class CameraNode(Node):
         self._overlay_pub = self.create_publisher(Image, "overlay", qos)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._image_slot, self._mask_slot, self._overlay_slot = (_ImageSlot() for _ in range(3))
-        self.create_subscription(Prompt, "prompts", self._on_prompt, 50)
-        self.create_subscription(PointStamped, "prompt_point", self._on_prompt_point, 10)
-        self.create_subscription(Point, "click", self._on_click, 10)
-        self.create_service(Trigger, "clear_prompts", self._on_clear)
-        self.create_service(RemoveObject, "remove_object", self._on_remove)
         self.create_timer(self._p["diagnostics_period"], self._publish_diagnostics)
 
         self._worker = threading.Thread(target=self._capture_loop, name="camera", daemon=True)
@@ -557,77 +545,16 @@ class CameraNode(Node):
             if names & {"turn_frames", "settle_frames"}:
                 self._scheduler.configure(self._p["turn_frames"], self._p["settle_frames"])
 
-    # ------------------------------------------------------------------ problems
-    def _problem(self, key: str, text: str, counter: str | None = None) -> None:
-        if counter:
-            self._counts[counter] += 1
-        self._last_problem = text
-        self._last_problem_time = time.monotonic()
-        if key not in self._reported:
-            self._reported.add(key)
-            self.get_logger().warning(text + " (further occurrences are counted in /diagnostics)")
-
     # ------------------------------------------------------------------- prompts
-    def _replaced(self, object_id: int) -> None:
-        """A user set, replaced or removed this object's prompt (lock held)."""
+    def _prompt_frame_size(self) -> tuple[int, int]:
+        return self._width, self._height
+
+    def _prompt_changed(self, object_id: int) -> None:
+        """Outputs already on their way are of the old prompt: bump its revision, drop
+        its latest result and end its turn (lock held)."""
         self._revisions[object_id] = self._revisions.get(object_id, 0) + 1
         self._latest.pop(object_id, None)
         self._scheduler.end_turn(object_id)
-
-    def _on_prompt(self, msg: Prompt) -> None:
-        self._counts["prompts_received"] += 1
-        self._rate_prompts.tick()
-        try:
-            prompt = prompt_from_msg(msg)
-            validate_prompt(prompt, self._width, self._height)
-            with self._lock:
-                self._book.set(prompt)
-                self._replaced(prompt.object_id)
-        except (PromptError, ValueError) as err:
-            self._problem(f"prompt:{err}", f"prompt rejected: {err}", "bad_prompts")
-
-    def _add_point(self, x: float, y: float) -> None:
-        self._counts["prompts_received"] += 1
-        self._rate_prompts.tick()
-        try:
-            validate_prompt(ObjectPrompt.from_point(1, x, y), self._width, self._height)
-            with self._lock:
-                prompt = self._book.add_point(x, y, track=self._p["track_clicks"])
-                self._replaced(prompt.object_id)
-        except PromptError as err:
-            self._problem(f"point:{err}", f"point prompt rejected: {err}", "bad_prompts")
-            return
-        self.get_logger().info(f"object {prompt.object_id}: point ({x:.1f}, {y:.1f})")
-
-    def _on_prompt_point(self, msg: PointStamped) -> None:
-        self._add_point(msg.point.x, msg.point.y)
-
-    def _on_click(self, msg: Point) -> None:
-        self._add_point(msg.x, msg.y)
-
-    def _on_clear(self, _req: Trigger.Request, resp: Trigger.Response) -> Trigger.Response:
-        with self._lock:
-            ids = [p.object_id for p in self._book.snapshot()]
-            count = self._book.clear()
-            for oid in ids:
-                self._replaced(oid)
-        resp.success = True
-        resp.message = f"cleared {count} prompt(s)"
-        return resp
-
-    def _on_remove(
-        self, req: RemoveObject.Request, resp: RemoveObject.Response
-    ) -> RemoveObject.Response:
-        with self._lock:
-            resp.success = self._book.remove(req.object_id)
-            if resp.success:
-                self._replaced(req.object_id)
-        resp.message = (
-            f"removed object {req.object_id}"
-            if resp.success
-            else f"no standing prompt for object {req.object_id}"
-        )
-        return resp
 
     # -------------------------------------------------------------------- frames
     def _capture_loop(self) -> None:
@@ -879,7 +806,7 @@ class CameraNode(Node):
         now = time.monotonic()
         if not streaming or now - self._camera_error_time < ERROR_HOLD_S:
             level, message = DiagnosticStatus.ERROR, self._camera_error or "camera not open"
-        elif now - self._last_problem_time < 5.0:
+        elif self._recent_problem():
             level, message = DiagnosticStatus.WARN, self._last_problem
         else:
             level, message = DiagnosticStatus.OK, "streaming"

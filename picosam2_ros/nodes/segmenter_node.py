@@ -14,6 +14,7 @@ Topics (relative to the node, remappable):
   out  overlay       sensor_msgs/Image bgr8, computed only while subscribed
   out  /diagnostics  diagnostic_msgs/DiagnosticArray
 Services: clear_prompts (std_srvs/Trigger), remove_object (picosam2_ros/RemoveObject).
+The prompt topics and services are picosam2_ros.nodes.prompt_inputs.PromptedNode.
 
 Threading: the image callback only parks the newest frame in a one-slot mailbox; a
 worker thread segments it. A frame that arrives while the previous one is still
@@ -28,27 +29,23 @@ from pathlib import Path
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Point, PointStamped
-from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
-from std_srvs.srv import Trigger
 
 from picosam2_ros.backends.base import InferenceBackend, ModelLoadError
 from picosam2_ros.backends.onnx_backend import OnnxBackend
 from picosam2_ros.core.overlay import render_overlay
 from picosam2_ros.core.pipeline import CropSettings, ObjectStatus, segment_frame, union_mask
 from picosam2_ros.core.prompt_book import PromptBook
-from picosam2_ros.core.prompts import PromptError, validate_prompt
 from picosam2_ros.core.stats import LatencyWindow, LatestFrameSlot, RateMeter
 from picosam2_ros.io.image import ImageError, array_to_image, image_to_array
-from picosam2_ros.io.messages import frame_to_msg, prompt_from_msg
-from picosam2_ros.msg import Prompt, Segmentation
+from picosam2_ros.io.messages import frame_to_msg
+from picosam2_ros.msg import Segmentation
 from picosam2_ros.nodes.params import IMAGE_QOS, ParamSpec, declare_all, image_qos_profile
+from picosam2_ros.nodes.prompt_inputs import PromptedNode
 from picosam2_ros.nodes.qos import RESULTS_QOS
 from picosam2_ros.nodes.startup import spin_until_shutdown
 from picosam2_ros.resources import resolve_model_paths
-from picosam2_ros.srv import RemoveObject
 
 PARAMS = (
     ParamSpec(
@@ -120,7 +117,7 @@ PARAMS = (
 _MODEL_PARAMS = ("point_model", "box_model", "threads")
 
 
-class SegmenterNode(Node):
+class SegmenterNode(PromptedNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("segmenter", **kwargs)
         self._p = declare_all(self, PARAMS, self._check_param)
@@ -143,16 +140,12 @@ class SegmenterNode(Node):
                 "frames_in",
                 "frames_out",
                 "bad_images",
-                "bad_prompts",
                 "objects_skipped",
                 "frames_without_model",
             ),
             0,
         )
-        self._reported: set[str] = set()
-        self._last_problem = ""
-        self._last_problem_time = -1e9
-
+        self._init_prompt_inputs()
         self._load_models()
 
         self._mask_pub = self.create_publisher(Image, "mask", 10)
@@ -162,11 +155,6 @@ class SegmenterNode(Node):
         self.create_subscription(
             Image, "image", self._on_image, image_qos_profile(self._p["image_qos"])
         )
-        self.create_subscription(Prompt, "prompts", self._on_prompt, 50)
-        self.create_subscription(PointStamped, "prompt_point", self._on_prompt_point, 10)
-        self.create_subscription(Point, "click", self._on_click, 10)
-        self.create_service(Trigger, "clear_prompts", self._on_clear)
-        self.create_service(RemoveObject, "remove_object", self._on_remove)
         self.create_timer(self._p["diagnostics_period"], self._publish_diagnostics)
 
         self._stopping = threading.Event()
@@ -229,64 +217,6 @@ class SegmenterNode(Node):
             self._model_info.update({f"box_{k}": v for k, v in box.info.items()})
         self.get_logger().info(f"loaded {self._backend_name}")
 
-    # ------------------------------------------------------------------ problems
-    def _problem(self, key: str, text: str, counter: str | None = None) -> None:
-        """Count a bad input, log it the first time it happens, keep it for diagnostics."""
-        if counter:
-            self._counts[counter] += 1
-        self._last_problem = text
-        self._last_problem_time = time.monotonic()
-        if key not in self._reported:
-            self._reported.add(key)
-            self.get_logger().warning(text + " (further occurrences are counted in /diagnostics)")
-
-    # ------------------------------------------------------------------ prompts
-    def _on_prompt(self, msg: Prompt) -> None:
-        # Only the prompt's own form is judged here; whether it lies inside a frame is
-        # decided per frame (frames can change size: a replayed data set does), where an
-        # outside prompt is reported SKIPPED with its reason.
-        try:
-            prompt = prompt_from_msg(msg)
-            validate_prompt(prompt)
-            with self._lock:
-                self._book.set(prompt)
-        except (PromptError, ValueError) as err:
-            self._problem(f"prompt:{err}", f"prompt rejected: {err}", "bad_prompts")
-
-    def _add_point(self, x: float, y: float) -> None:
-        try:
-            with self._lock:
-                prompt = self._book.add_point(x, y, track=self._p["track_clicks"])
-        except PromptError as err:
-            self._problem(f"point:{err}", f"point prompt rejected: {err}", "bad_prompts")
-            return
-        self.get_logger().info(f"object {prompt.object_id}: point ({x:.1f}, {y:.1f})")
-
-    def _on_prompt_point(self, msg: PointStamped) -> None:
-        self._add_point(msg.point.x, msg.point.y)
-
-    def _on_click(self, msg: Point) -> None:
-        self._add_point(msg.x, msg.y)
-
-    def _on_clear(self, _req: Trigger.Request, resp: Trigger.Response) -> Trigger.Response:
-        with self._lock:
-            count = self._book.clear()
-        resp.success = True
-        resp.message = f"cleared {count} prompt(s)"
-        return resp
-
-    def _on_remove(
-        self, req: RemoveObject.Request, resp: RemoveObject.Response
-    ) -> RemoveObject.Response:
-        with self._lock:
-            resp.success = self._book.remove(req.object_id)
-        resp.message = (
-            f"removed object {req.object_id}"
-            if resp.success
-            else f"no standing prompt for object {req.object_id}"
-        )
-        return resp
-
     # ------------------------------------------------------------------- images
     def _on_image(self, msg: Image) -> None:
         self._counts["frames_in"] += 1
@@ -348,7 +278,7 @@ class SegmenterNode(Node):
             model_error = self._model_error
             standing = len(self._book)
             info = dict(self._model_info)
-        recent_problem = time.monotonic() - self._last_problem_time < 5.0
+        recent_problem = self._recent_problem()
         if model_error:
             level, message = DiagnosticStatus.ERROR, f"no model: {model_error}"
         elif recent_problem:
