@@ -19,6 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from picosam2_ros.core.box_prior import apply_box_prior, box_in_crop
 from picosam2_ros.core.geometry import Roi
 from picosam2_ros.core.pipeline import EMPTY_ROI, ObjectResult, ObjectStatus
 from picosam2_ros.core.postprocess import erase_components_at, resize_mask, stability_score
@@ -68,11 +69,15 @@ def mask_result(
     roi_main: Roi,
     threshold: float = 0.0,
     min_score: float = 0.0,
+    box_prior_weight: float = 0.0,
 ) -> ObjectResult:
     """One object's result from the logits of its ROI.
 
     ``roi_main`` is the ROI in main-stream pixels; the mask is the logits above
     ``threshold`` resized to it, with the components under background points removed.
+    A box prompt's logits are first decoded with its box (``core.box_prior``: nothing
+    outside the box, the inscribed ellipse favoured by ``box_prior_weight``), as the
+    host pipeline decodes a box model's.
     A mask whose stability score is below ``min_score`` counts as empty (status EMPTY,
     no bbox), which is what tracking counts towards losing the object. An ROI outside
     the visible image gives SKIPPED.
@@ -83,6 +88,9 @@ def mask_result(
         return ObjectResult(
             prompt.object_id, ObjectStatus.SKIPPED, 0.0, EMPTY_ROI, empty, None, prompt, reason
         )
+    if prompt.box is not None and box_prior_weight > 0.0 and logits.shape[0] == logits.shape[1]:
+        box = box_in_crop(prompt.box, roi_main, logits.shape[0])
+        logits = apply_box_prior(logits[None], box[None], box_prior_weight)[0]
     score = stability_score(logits, threshold)
     mask = resize_mask(logits > threshold, roi_main.width, roi_main.height)
     background = prompt.background

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from picosam2_ros.msg import ObjectMask
+from picosam2_ros.msg import ObjectMask, Prompt
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 
@@ -143,6 +143,28 @@ def test_a_segmentation_only_consumer_gets_masks_without_full_frames_being_built
         g.client.create_subscription(Image, "image_raw", images.append, 10)
         wait_until(lambda: images)
         assert "main" in copies and g.node._counts["frames"] > frames
+    finally:
+        g.close()
+
+
+@pytest.mark.parametrize("weight", [0.0, 8.0])
+def test_a_box_prompt_is_decoded_with_its_box(files: dict[str, Path], weight: float) -> None:
+    """A tall, narrow box across WIDE: its square ROI (1.1 x 40 px) sees WIDE across its
+    whole width. With box-conditioned decoding the mask ends at the box's sides; with
+    weight 0 the network's mask fills the ROI's width."""
+    g = CameraGraph(params(files, box_prior_weight=weight))
+    try:
+        msg = Prompt(object_id=4, has_box=True)
+        msg.box_x_min, msg.box_y_min, msg.box_x_max, msg.box_y_max = 120.0, 140.0, 135.0, 180.0
+        g.send(msg)
+        [obj] = g.wait_fresh(4)
+        assert obj.status == ObjectMask.STATUS_OK
+        x, y, w, h = bbox(obj)
+        assert abs(y - WIDE.y) <= 2 and abs(h - WIDE.height) <= 2
+        if weight:
+            assert abs(x - 120) <= 2 and abs(w - 15) <= 2
+        else:
+            assert abs(obj.crop.width - 44) <= 2 and w >= obj.crop.width - 2
     finally:
         g.close()
 
