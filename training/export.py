@@ -274,7 +274,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib: np.ndarray) -> Path:
 
 
 def set_box_prior_weight(path: Path, weight: float) -> None:
-    """Store a box model's decoding weight in the ONNX metadata (BOX_PRIOR_WEIGHT_KEY)."""
+    """Store the weight for decoding box crops in the ONNX metadata (BOX_PRIOR_WEIGHT_KEY)."""
     model = onnx.load(str(path))
     kept = [p for p in model.metadata_props if p.key != BOX_PRIOR_WEIGHT_KEY]
     del model.metadata_props[:]
@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         "--box-prior-weight",
         type=float,
         default=0.0,
-        help="box model: weight of box-conditioned decoding (picosam2_ros.core.box_prior), "
+        help="weight of box-conditioned decoding of box crops (picosam2_ros.core.box_prior), "
         "stored in the ONNX metadata; 0 = none",
     )
     args = ap.parse_args(argv)

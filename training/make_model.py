@@ -31,7 +31,7 @@ def sha256(path: Path) -> str:
 
 
 def calibrate_run_box_prior(run: Path, data: list[str], threads: int) -> float:
-    """The box-prior weight for a box run's final model, chosen on the run's held-out
+    """The box-prior weight for a run's final model on box crops, chosen on the run's held-out
     TRAINING images (the same split training calibrates its threshold on); written to
     RUN/box_prior.json."""
     config = json.loads((run / "config.json").read_text())
@@ -80,9 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         "--checkpoint", str(run / "final.pt"), "--out", str(run / "export"), "--name", name,
         "--calib-data", *args.data, "--protocol", protocol, "--seed", str(args.seed),
     ]  # fmt: skip
-    if protocol == "box":
-        weight = calibrate_run_box_prior(run, args.data, args.threads)
-        export_argv += ["--box-prior-weight", str(weight)]
+    # Every model gets a box-prior weight: the point model also decodes box prompts
+    # wherever no box model is set (the segmenter's fallback, the camera's one network).
+    weight = calibrate_run_box_prior(run, args.data, args.threads)
+    export_argv += ["--box-prior-weight", str(weight)]
     export.main(export_argv)
     files = [run / "export" / f"{name}.onnx", run / "export" / f"{name}_int8.onnx"]
     curve = run / "training_curve.png"

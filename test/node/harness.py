@@ -68,7 +68,7 @@ class SegmenterGraph:
         self.results: list[Segmentation] = []
         self.overlays: list[Image] = []
         self.diagnostics: list[DiagnosticArray] = []
-        self.client.create_subscription(Image, "mask", self.masks.append, 50)
+        self.mask_sub = self.client.create_subscription(Image, "mask", self.masks.append, 50)
         self.client.create_subscription(Segmentation, "segmentation", self.results.append, 50)
         self.client.create_subscription(
             DiagnosticArray, "/diagnostics", self.diagnostics.append, 50

@@ -18,6 +18,7 @@ from picosam2_ros.msg import ObjectMask, Prompt
 from picosam2_ros.srv import RemoveObject
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 
 from picosam2_ros.core.metrics import mask_iou
@@ -125,6 +126,31 @@ def test_each_object_gets_its_own_mask_and_the_mask_topic_is_their_union(
     assert mask_iou(frame_mask(result.objects[1]), masks[1]) > 0.9
     union = image_to_array(wait_until(lambda: graph.mask_for(result.header.stamp))) > 0
     assert mask_iou(union, masks[0] | masks[1]) > 0.9
+
+
+def test_the_full_frame_mask_is_built_only_for_a_reader(
+    graph: SegmenterGraph, scene: tuple[np.ndarray, list[np.ndarray]], monkeypatch
+) -> None:
+    from picosam2_ros.nodes import segmenter_node
+
+    built: list[int] = []
+    union_mask = segmenter_node.union_mask
+    monkeypatch.setattr(
+        segmenter_node, "union_mask", lambda frame: built.append(1) or union_mask(frame)
+    )
+    rgb, masks = scene
+    graph.send_prompt(point_prompt(1, RECT.x + 30, RECT.y + 10))
+    wait_standing(graph, 1)
+    graph.client.destroy_subscription(graph.mask_sub)
+    wait_until(lambda: graph.node._mask_pub.get_subscription_count() == 0)
+    result = graph.segment(rgb, "rgb8", stamp_ns=11)
+    assert mask_iou(frame_mask(result.objects[0]), masks[0]) > 0.9
+    assert built == []
+    graph.mask_sub = graph.client.create_subscription(Image, "mask", graph.masks.append, 50)
+    wait_until(lambda: graph.node._mask_pub.get_subscription_count() == 1)
+    result = graph.segment(rgb, "rgb8", stamp_ns=12)
+    mask = wait_until(lambda: graph.mask_for(result.header.stamp))
+    assert built == [1] and mask_iou(image_to_array(mask) > 0, masks[0]) > 0.9
 
 
 def test_box_prompt_segments_the_boxed_object(
