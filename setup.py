@@ -19,7 +19,6 @@ setup(
             "models/*.json",
             "models/*.zip",
             "models/*.png",
-            "models/candidates/*",
         ]
     },
     python_requires=">=3.10",

@@ -22,8 +22,11 @@ MODELS_DIR = REPO / "picosam2_ros" / "models"
 VAL_DIR = REPO.parent / "shared" / "data" / "coco-val2017-sample"
 CARD = MODELS_DIR / "MODEL_CARD.md"
 POINT_FILES = ("picosam2_point.onnx", "picosam2_point_int8.onnx")
-#: The box model ships as a candidate, not a default (below the project's bar: see card).
-BOX_FILES = ("candidates/picosam2_box.onnx", "candidates/picosam2_box_int8.onnx")
+BOX_FILES = ("picosam2_box.onnx", "picosam2_box_int8.onnx")
+#: Box-prior weights in the files' metadata (core.box_prior), calibrated on held-out
+#: training box crops: the box model's, and the point model's for box prompts decoded by
+#: the point network (the camera's one network on the sensor, or a user's box_model).
+BOX_PRIOR_WEIGHTS = {"point": 8.0, "box": 6.0}
 
 
 def _card_checksums() -> dict[str, str]:
@@ -40,15 +43,18 @@ def test_shipped_file_loads_and_matches_card(name: str) -> None:
     assert backend.info["opset"] == "17"
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     assert _card_checksums().get(path.name) == digest, f"{name}: sha256 differs from card"
-    # The box model decodes with its box (core.box_prior); the point model does not.
-    assert backend.box_prior_weight == (6.0 if name in BOX_FILES else 0.0)
+    kind = "box" if name in BOX_FILES else "point"
+    assert backend.box_prior_weight == BOX_PRIOR_WEIGHTS[kind]
 
 
-def test_box_candidate_is_not_a_default() -> None:
+def test_each_prompt_kind_gets_its_shipped_model_by_default() -> None:
     from picosam2_ros.resources import resolve_model_paths
 
     paths = resolve_model_paths("", "")
-    assert paths["box"] == paths["point"] == MODELS_DIR / "picosam2_point.onnx"
+    assert paths == {
+        "point": MODELS_DIR / "picosam2_point.onnx",
+        "box": MODELS_DIR / "picosam2_box.onnx",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +79,7 @@ def test_masks_overlap_ground_truth_on_real_crops(name: str, real_crops) -> None
 
 
 @pytest.mark.parametrize("name", BOX_FILES)
-def test_box_candidate_masks_overlap_ground_truth_on_real_box_crops(name: str, real_data) -> None:
+def test_box_model_masks_overlap_ground_truth_on_real_box_crops(name: str, real_data) -> None:
     from picosam2_ros.core.box_prior import apply_box_prior
 
     crops = build_eval_set(real_data, "box")
