@@ -57,12 +57,18 @@ DATA ?= ../shared/data/train-real/coco2017 ../shared/data/train-real/davis2016
 VAL ?= ../shared/data/coco-val2017-sample
 PROTOCOL ?= point
 MINUTES ?= 82
-# The box model starts from the point model's weights (make model PROTOCOL=box INIT=...).
+# The box model starts from earlier weights (make model PROTOCOL=box INIT=...) and trains
+# through the box-conditioned decoding with weight BOX_PRIOR (core.box_prior).
 INIT ?=
+BOX_PRIOR ?= 6
+SEED ?= 0
+THREADS ?= 2
+MODEL_ARGS ?=
 model: $(STAMP)
 	$(BIN)/python -m training.make_model --data $(DATA) --protocol $(PROTOCOL) \
-		--minutes $(MINUTES) --val $(VAL) --models picosam2_ros/models --seed 0 --threads 2 \
-		$(if $(INIT),--init $(INIT))
+		--minutes $(MINUTES) --val $(VAL) --models picosam2_ros/models --seed $(SEED) \
+		--threads $(THREADS) $(if $(INIT),--init $(INIT)) \
+		$(if $(filter box,$(PROTOCOL)),--box-prior-weight $(BOX_PRIOR)) $(MODEL_ARGS)
 
 # IMX500 chain up to packerOut.zip, in its own env .venv-imx500 (Sony's tools pin older
 # onnx/onnxruntime); imx500-package -> network.rpk runs on the Pi. Not part of `make test`.
