@@ -87,7 +87,13 @@ from picosam2_ros.core.prompts import ObjectPrompt, PromptError
 from picosam2_ros.core.stats import LatencyWindow, RateMeter
 from picosam2_ros.io.messages import object_to_msg
 from picosam2_ros.msg import Segmentation
-from picosam2_ros.nodes.params import IMAGE_QOS, ParamSpec, declare_all, image_qos_profile
+from picosam2_ros.nodes.params import (
+    DIAGNOSTICS_PERIOD,
+    IMAGE_QOS,
+    ParamSpec,
+    declare_all,
+    image_qos_profile,
+)
 from picosam2_ros.nodes.prompt_inputs import PromptedNode
 from picosam2_ros.nodes.qos import RESULTS_QOS
 from picosam2_ros.nodes.startup import STARTUP_ERRORS, spin_until_shutdown
@@ -239,13 +245,7 @@ PARAMS = (
         float_range=(0.1, 300.0),
         read_only=True,
     ),
-    ParamSpec(
-        "diagnostics_period",
-        1.0,
-        "seconds between /diagnostics messages",
-        float_range=(0.1, 60.0),
-        read_only=True,
-    ),
+    DIAGNOSTICS_PERIOD,
 )
 
 #: Host-side stages of one frame, in order (timed per frame; bench/bench_camera.py).

@@ -67,7 +67,7 @@ from picosam2_ros.evaluation.report import format_summary
 from picosam2_ros.evaluation.session import EvaluationSession
 from picosam2_ros.io.image import ImageError, image_to_array
 from picosam2_ros.msg import Segmentation
-from picosam2_ros.nodes.params import ParamSpec, declare_all
+from picosam2_ros.nodes.params import DIAGNOSTICS_PERIOD, ParamSpec, declare_all
 from picosam2_ros.nodes.startup import create_or_exit
 
 INFO_TOPIC = "/dataset/info"
@@ -148,13 +148,7 @@ PARAMS = (
         choices=("transient_local", "volatile"),
         read_only=True,
     ),
-    ParamSpec(
-        "diagnostics_period",
-        1.0,
-        "seconds between /diagnostics messages",
-        float_range=(0.1, 60.0),
-        read_only=True,
-    ),
+    DIAGNOSTICS_PERIOD,
 )
 
 

@@ -92,3 +92,13 @@ def declare_all(
 
     node.add_on_set_parameters_callback(on_set)
     return values
+
+
+#: Every node's diagnostics rate, declared the same way everywhere.
+DIAGNOSTICS_PERIOD = ParamSpec(
+    "diagnostics_period",
+    1.0,
+    "seconds between /diagnostics messages",
+    float_range=(0.1, 60.0),
+    read_only=True,
+)

@@ -78,7 +78,7 @@ from picosam2_ros.bags.reader import (
     BagReader,
     UnknownTypeError,
 )
-from picosam2_ros.nodes.params import ParamSpec, declare_all
+from picosam2_ros.nodes.params import DIAGNOSTICS_PERIOD, ParamSpec, declare_all
 from picosam2_ros.nodes.startup import STARTUP_ERRORS, create_or_exit
 from picosam2_ros.replay.groups import (
     IMAGE_TYPES,
@@ -213,13 +213,7 @@ PARAMS = (
         float_range=(0.1, 3600.0),
         read_only=True,
     ),
-    ParamSpec(
-        "diagnostics_period",
-        1.0,
-        "seconds between /diagnostics messages",
-        float_range=(0.1, 60.0),
-        read_only=True,
-    ),
+    DIAGNOSTICS_PERIOD,
 )
 
 #: A short pause after the required subscribers appear, so the other endpoints of the

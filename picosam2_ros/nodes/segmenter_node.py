@@ -41,7 +41,13 @@ from picosam2_ros.core.stats import LatencyWindow, LatestFrameSlot, RateMeter
 from picosam2_ros.io.image import ImageError, array_to_image, image_to_array
 from picosam2_ros.io.messages import frame_to_msg
 from picosam2_ros.msg import Segmentation
-from picosam2_ros.nodes.params import IMAGE_QOS, ParamSpec, declare_all, image_qos_profile
+from picosam2_ros.nodes.params import (
+    DIAGNOSTICS_PERIOD,
+    IMAGE_QOS,
+    ParamSpec,
+    declare_all,
+    image_qos_profile,
+)
 from picosam2_ros.nodes.prompt_inputs import PromptedNode
 from picosam2_ros.nodes.qos import RESULTS_QOS
 from picosam2_ros.nodes.startup import spin_until_shutdown
@@ -105,13 +111,7 @@ PARAMS = (
         choices=tuple(IMAGE_QOS),
         read_only=True,
     ),
-    ParamSpec(
-        "diagnostics_period",
-        1.0,
-        "seconds between /diagnostics messages",
-        float_range=(0.1, 60.0),
-        read_only=True,
-    ),
+    DIAGNOSTICS_PERIOD,
 )
 
 _MODEL_PARAMS = ("point_model", "box_model", "threads")
