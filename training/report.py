@@ -11,6 +11,9 @@ import json
 import sys
 from pathlib import Path
 
+#: Per protocol, the trivial baseline a model must beat (training.evaluate.baseline_masks).
+STRONGEST_BASELINE = {"point": "whole crop", "box": "inscribed ellipse"}
+
 
 def read_metrics(run: Path) -> list[dict]:
     path = run / "metrics.jsonl"
@@ -19,7 +22,22 @@ def read_metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def plot_curve(records: list[dict], png: Path, baseline: float | None = None) -> None:
+def baseline_to_beat(ev: dict, protocol: str) -> tuple[str, float] | None:
+    """(name, mIoU) of the strongest trivial baseline under ``protocol`` in an
+    ``evaluate --json`` record; None when that protocol was not evaluated."""
+    res = ev["protocols"].get(protocol)
+    name = STRONGEST_BASELINE.get(protocol, "")
+    if not res or name not in res["baselines"]:
+        return None
+    return name, float(res["baselines"][name]["miou"])
+
+
+def plot_curve(
+    records: list[dict],
+    png: Path,
+    baseline: tuple[str, float] | None = None,
+    title: str = "PicoSAM2 training",
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,11 +60,11 @@ def plot_curve(records: list[dict], png: Path, baseline: float | None = None) ->
         if final and k in final[-1]:
             ax2.plot([final[-1]["minutes"]], [final[-1][k]], marker="*", ms=12, color="black")
     if baseline is not None:
-        ax2.axhline(baseline, ls="--", color="grey", label="whole-crop baseline")
+        ax2.axhline(baseline[1], ls="--", color="grey", label=f"baseline: {baseline[0]}")
     ax2.set_ylabel("validation mIoU")
     ax2.set_ylim(0, max(0.6, *(r[k] for r in val for k in keys)) if val else 0.6)
     ax2.legend(loc="lower right")
-    ax1.set_title("PicoSAM2 training (val: coco-val2017-sample, 283 instances)")
+    ax1.set_title(title)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png)
@@ -89,14 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--md", type=Path)
     args = ap.parse_args(argv)
     records = read_metrics(args.run)
+    config_path = args.run / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+    protocol = config.get("args", {}).get("protocol", "point")
+    val = [Path(v).name for v in config.get("args", {}).get("val") or []]
+    title = f"PicoSAM2 {protocol} training" + (f" (val: {', '.join(val)})" if val else "")
     baseline = None
     ev = None
     if args.eval:
         ev = json.loads(args.eval.read_text())
-        point = ev["protocols"].get("point")
-        if point:
-            baseline = point["baselines"]["whole crop"]["miou"]
-    plot_curve(records, args.png, baseline)
+        baseline = baseline_to_beat(ev, protocol)
+    plot_curve(records, args.png, baseline, title)
     if ev is not None and args.md:
         args.md.write_text(markdown_tables(ev))
     return 0

@@ -13,7 +13,10 @@ import pytest
 import torch
 from training_fixtures import make_coco_folder
 
+from training import report
 from training import train as train_mod
+from training.data import load_coco_folders
+from training.evaluate import build_eval_set, evaluate_baselines
 from training.model import load_weights
 
 REPO = Path(__file__).resolve().parents[2]
@@ -136,3 +139,22 @@ def test_box_training_through_the_box_prior_records_its_weight(tmp_path) -> None
     # Validation decodes with the prior: after 3 steps the decoded masks are about the
     # ellipse of these box-shaped objects (0.89 here; the same run with weight 0: 0.32).
     assert final["val_box_miou"] > 0.6
+    # The curve of a box run is drawn against the box protocol's own baseline.
+    png = out / "curve.png"
+    assert report.main(["--run", str(out), "--png", str(png)]) == 0
+    assert png.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("protocol", "expected"), [("point", "whole crop"), ("box", "inscribed ellipse")]
+)
+def test_training_curve_baseline_is_the_protocols_strongest(tmp_path, protocol, expected) -> None:
+    data = load_coco_folders([str(make_coco_folder(tmp_path / "d", n_images=3, seed=7))])
+    es = build_eval_set(data, protocol)
+    baselines = evaluate_baselines(es)
+    ev = {"protocols": {protocol: {"n": len(es), "baselines": baselines, "models": {}}}}
+    name, miou = report.baseline_to_beat(ev, protocol)
+    assert name == expected
+    assert miou == pytest.approx(baselines[expected]["miou"])
+    other = "box" if protocol == "point" else "point"
+    assert report.baseline_to_beat(ev, other) is None
