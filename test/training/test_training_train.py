@@ -139,7 +139,7 @@ def test_box_training_through_the_box_prior_records_its_weight(tmp_path) -> None
     # Validation decodes with the prior: after 3 steps the decoded masks are about the
     # ellipse of these box-shaped objects (0.89 here; the same run with weight 0: 0.32).
     assert final["val_box_miou"] > 0.6
-    # The curve of a box run is drawn against the box protocol's own baseline.
+    # A box run's records draw a curve (its baseline line needs --eval; tested below).
     png = out / "curve.png"
     assert report.main(["--run", str(out), "--png", str(png)]) == 0
     assert png.stat().st_size > 10_000
