@@ -7,7 +7,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.picosam2-setup
-REQ := requirements/dev.txt requirements/train.txt requirements/constraints.txt
+REQ := requirements/dev.txt requirements/train.txt requirements/constraints.txt \
+	requirements/launch.txt
 MSG_SRC := $(wildcard msg/*.msg srv/*.srv) CMakeLists.txt package.xml
 # Isolated ROS graph for everything started from here.
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
@@ -27,7 +28,7 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): $(REQ) $(MSG_SRC) setup.py scripts/dev_setup.sh
+$(STAMP): $(REQ) $(MSG_SRC) setup.py scripts/dev_setup.sh scripts/install_launch_tooling.sh
 	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/dev_setup.sh
 	touch $@
 

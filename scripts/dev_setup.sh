@@ -4,7 +4,9 @@
 #     (including the CPU build of PyTorch for training/ and its tests),
 #  2. the package's messages and services built with rosidl and installed into it,
 #  3. the Python package installed in editable mode (edits take effect at once) with
-#     its executables on the virtualenv's PATH.
+#     its executables on the virtualenv's PATH,
+#  4. ROS 2 Jazzy's launch tooling (ros2 launch, launch_testing) from its sources,
+#     where they are beside the project (scripts/install_launch_tooling.sh).
 set -euo pipefail
 PYTHON=${PYTHON:-python3.11}
 VENV=${VENV:-.venv}
@@ -52,6 +54,8 @@ rm -rf "$site/picosam2_ros/__init__.py" "$site"/picosam2_ros-*.egg-info
 echo "== installing picosam2_ros in editable mode"
 "$py" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
   --config-settings editable_mode=compat -e .
+
+VENV="$venv" bash scripts/install_launch_tooling.sh
 
 "$py" -c "import picosam2_ros.msg, picosam2_ros.srv; print('messages OK:', picosam2_ros.msg.Prompt.__module__)"
 echo "== $VENV is ready"
