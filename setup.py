@@ -25,10 +25,10 @@ setup(
     extras_require={"test": ["pytest"]},
     entry_points={
         "console_scripts": [
-            "segmenter_node = picosam2_ros.nodes.segmenter_node:main",
-            "camera_node = picosam2_ros.nodes.camera_node:main",
-            "replay_node = picosam2_ros.nodes.replay_node:main",
-            "evaluator_node = picosam2_ros.nodes.evaluator_node:main",
+            "segmenter_node = picosam2_ros.nodes.entry:segmenter_node",
+            "camera_node = picosam2_ros.nodes.entry:camera_node",
+            "replay_node = picosam2_ros.nodes.entry:replay_node",
+            "evaluator_node = picosam2_ros.nodes.entry:evaluator_node",
             "picosam2-make-bag = picosam2_ros.tools.make_bag:main",
             "picosam2-evaluate = picosam2_ros.tools.evaluate:main",
         ],

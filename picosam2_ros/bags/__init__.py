@@ -7,10 +7,15 @@
 - ``writer``: ``DatasetBagWriter``; ``convert``: ``coco_to_bag`` (the tool's library side).
 - ``reader``: ``BagReader`` (any rosbag2) and ``DatasetBag`` (this layout, as numpy).
 
-Nothing here imports rclpy.
+Nothing here imports rclpy. ``convert`` (pycocotools, tqdm) is imported on first use of
+its names, so that the nodes, which only read bags, do not need the conversion tools.
 """
 
-from picosam2_ros.bags.convert import ConversionReport, NothingToWriteError, coco_to_bag
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from picosam2_ros.bags.layout import Instance, PromptSpec, frame_stamp_ns
 from picosam2_ros.bags.reader import (
     BagError,
@@ -55,3 +60,11 @@ __all__ = [
     "frame_stamp_ns",
     "read_dataset",
 ]
+
+_FROM_CONVERT = ("ConversionReport", "NothingToWriteError", "coco_to_bag")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_CONVERT:
+        return getattr(importlib.import_module("picosam2_ros.bags.convert"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

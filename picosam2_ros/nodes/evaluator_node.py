@@ -42,10 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.event_handler import SubscriptionEventCallbacks
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy,
@@ -68,7 +66,7 @@ from picosam2_ros.evaluation.session import EvaluationSession
 from picosam2_ros.io.image import ImageError, image_to_array
 from picosam2_ros.msg import Segmentation
 from picosam2_ros.nodes.params import DIAGNOSTICS_PERIOD, ParamSpec, declare_all
-from picosam2_ros.nodes.startup import create_or_exit
+from picosam2_ros.nodes.startup import spin_until_shutdown
 
 INFO_TOPIC = "/dataset/info"
 #: Frames kept while waiting for their result (overlay grid only).
@@ -388,6 +386,10 @@ class EvaluatorNode(Node):
         if idle > 0.0 and last is not None and time.monotonic() - last >= idle:
             self._finish(f"no new data for {idle:.1f} s ({evaluated} frames evaluated)")
 
+    def destroy_node(self) -> None:
+        self.finish_on_shutdown()
+        super().destroy_node()
+
     def finish_on_shutdown(self) -> None:
         """Write the report when something changed since the last one."""
         if self._data_version != self._written_version and self._data_version > 0:
@@ -453,22 +455,12 @@ class EvaluatorNode(Node):
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = create_or_exit(EvaluatorNode, "evaluator_node")
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        if node._p["exit_when_done"]:
-            executor.spin_until_future_complete(node.done)
-        else:
-            executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.finish_on_shutdown()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_until_shutdown(
+        EvaluatorNode,
+        "evaluator_node",
+        args,
+        finished=lambda node: bool(node._p["exit_when_done"]) and node.done.done(),
+    )
 
 
 if __name__ == "__main__":

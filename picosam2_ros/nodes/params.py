@@ -12,6 +12,7 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
+from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, qos_profile_sensor_data, qos_profile_system_default
@@ -61,6 +62,30 @@ class ParamSpec:
         return None
 
 
+def _declare(node: Node, spec: ParamSpec) -> Any:
+    """Declare one parameter and return its start-up value.
+
+    Command lines and launch files write whole numbers for float parameters
+    (``rate:=2``); rclpy types that override INTEGER and refuses it for a DOUBLE
+    parameter. It means the float, so it is taken as one. Any other type mismatch
+    still raises InvalidParameterTypeException, which names the parameter.
+    """
+    try:
+        return node.declare_parameter(spec.name, spec.default, spec.descriptor()).value
+    except InvalidParameterTypeException:
+        # rclpy keeps the command line's overrides only in this attribute.
+        given = node._parameter_overrides.get(spec.name)
+        if (
+            given is None
+            or given.type_ != Parameter.Type.INTEGER
+            or not isinstance(spec.default, float)
+        ):
+            raise
+        return node.declare_parameter(
+            spec.name, float(given.value), spec.descriptor(), ignore_override=True
+        ).value
+
+
 def declare_all(
     node: Node,
     specs: Sequence[ParamSpec],
@@ -73,7 +98,7 @@ def declare_all(
     by_name = {s.name: s for s in specs}
     values: dict[str, Any] = {}
     for spec in specs:
-        value = node.declare_parameter(spec.name, spec.default, spec.descriptor()).value
+        value = _declare(node, spec)
         problem = spec.check(value)
         if problem:
             raise ValueError(problem)

@@ -1,20 +1,52 @@
-"""Start-up shared by the package's executables."""
+"""Start-up and shutdown shared by the package's executables."""
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
+from types import FrameType
 from typing import TypeVar
 
 import rclpy
-from rclpy.exceptions import InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 NodeT = TypeVar("NodeT")
+ServedT = TypeVar("ServedT", bound=Node)
 
 #: What a node constructor raises for bad start-up parameters.
-STARTUP_ERRORS: tuple[type[Exception], ...] = (ValueError, InvalidParameterValueException)
+STARTUP_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    InvalidParameterValueException,
+    InvalidParameterTypeException,
+)
+
+#: Longest a signal waits to be noticed while the executor has nothing to do.
+SIGNAL_POLL_S = 0.1
+
+
+class StopSignals:
+    """SIGINT and SIGTERM as a request to stop, noticed by the serving loop.
+
+    rclpy's own handlers shut the context down from inside the signal, while worker
+    threads may still be publishing (they then fail with "context is invalid"), and a
+    second Ctrl-C lands as a KeyboardInterrupt in the middle of the teardown. Here the
+    first signal only asks the loop to end; the node then stops its threads while the
+    context is still valid, and later signals are ignored so the teardown runs to its
+    end and the process exits 0.
+    """
+
+    def __init__(self) -> None:
+        self.received: str | None = None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self.received is None:
+            self.received = signal.Signals(signum).name
 
 
 def create_or_exit(
@@ -32,22 +64,31 @@ def create_or_exit(
 
 
 def spin_until_shutdown(
-    factory: Callable[[], Node],
+    factory: Callable[[], ServedT],
     program: str,
     args: list[str] | None = None,
     errors: tuple[type[Exception], ...] = STARTUP_ERRORS,
-) -> None:
-    """The ``main`` of a node that serves until Ctrl-C or shutdown: init, build it (bad
-    start-up parameters exit with code 2), spin, then tear down in order."""
-    rclpy.init(args=args)
+    *,
+    finished: Callable[[ServedT], bool] | None = None,
+) -> ServedT:
+    """The ``main`` of a node: init, build it (bad start-up parameters exit with code 2),
+    serve until SIGINT/SIGTERM, an external shutdown or ``finished(node)``, then tear
+    down in order: the node's own threads first (``destroy_node``), then the context.
+    Returns the destroyed node so that ``main`` can read what it ended with."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = StopSignals()
     node = create_or_exit(factory, program, errors)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        while stop.received is None and rclpy.ok():
+            if finished is not None and finished(node):
+                break
+            executor.spin_once(timeout_sec=SIGNAL_POLL_S)
+        if stop.received is not None:
+            node.get_logger().info(f"{stop.received}: shutting down")
     finally:
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
+    return node

@@ -56,7 +56,7 @@ def test_launch_file_declares_its_arguments_and_starts_the_installed_camera_node
     assert block and "scripts/camera_node" in block.group(1).split()
     script = ROOT / "scripts" / "camera_node"
     assert script.stat().st_mode & 0o111 and script.read_text().startswith("#!/usr/bin/env python3")
-    assert '"camera_node = picosam2_ros.nodes.camera_node:main"' in (ROOT / "setup.py").read_text()
+    assert '"camera_node = picosam2_ros.nodes.entry:camera_node"' in (ROOT / "setup.py").read_text()
     for ref in re.findall(r'"config"\s*/\s*"([\w.]+)"', text):
         assert (ROOT / "config" / ref).is_file(), ref
     compile(text, str(LAUNCH), "exec")
