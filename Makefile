@@ -51,7 +51,8 @@ unit: $(STAMP)
 colcon-check: $(STAMP)
 	bash scripts/colcon_check.sh
 
-test: lint typecheck unit colcon-check
+# The colcon build is part of the test suite (test/launch builds the workspace once).
+test: lint typecheck unit
 
 # Reproduces a shipped model from the training data (see picosam2_ros/models/MODEL_CARD.md).
 DATA ?= ../shared/data/train-real/coco2017 ../shared/data/train-real/davis2016

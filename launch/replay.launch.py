@@ -8,7 +8,8 @@ The replayer plays the bag's topics under their own names (/camera/image_raw, /p
 /ground_truth, /camera/camera_info, /dataset/info); the segmenter reads the image topic
 and /prompts and answers on /segmentation (lock-step: each result releases the next
 frame); the evaluator matches /segmentation to /ground_truth by (stamp, object id),
-writes its report to report_dir and ends the launch when it exits.
+writes its report to report_dir and ends the launch when it exits. If any of the three
+dies, the launch ends at once with a non-zero code (instead of the others waiting).
 
 All three run with the shared-memory Fast DDS profile (config/fastdds_shm.xml): with the
 default transport, VGA images between processes stalled lock-step replays here (frames
@@ -16,6 +17,7 @@ timed out after 5 s) and results arrived twice.
 """
 
 from pathlib import Path
+from typing import Any
 
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import (
@@ -25,11 +27,29 @@ from launch.actions import (
     Shutdown,
 )
 from launch.event_handlers import OnProcessExit
+from launch.events.process import ProcessExited
+from launch.launch_context import LaunchContext
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 from launch import LaunchDescription
+
+
+def end_launch_when_exited(node: Node, *, finishes_replay: bool) -> RegisterEventHandler:
+    """A node that fails ends the launch with a non-zero code, naming it; the evaluator
+    exiting 0 (report written) ends it normally."""
+
+    def on_exit(event: ProcessExited, _context: LaunchContext) -> list[Any] | None:
+        if event.returncode != 0:
+            # An exception in a launch event handler is how `ros2 launch` ends with 1.
+            raise RuntimeError(
+                f"{event.action.name} exited with code {event.returncode} (its error is "
+                "above): the replay cannot complete"
+            )
+        return [Shutdown(reason="evaluator finished")] if finishes_replay else None
+
+    return RegisterEventHandler(OnProcessExit(target_action=node, on_exit=on_exit))
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -70,6 +90,12 @@ def generate_launch_description() -> LaunchDescription:
             description="the bag's image topic (sensor_msgs/Image) the segmenter reads",
         ),
         DeclareLaunchArgument(
+            "require_subscribers",
+            default_value=["['", LaunchConfiguration("image_topic"), "', '/ground_truth']"],
+            description="topics (a YAML list) that need a subscriber before the first frame, "
+            "e.g. \"['/camera/image_raw', '/ground_truth']\"",
+        ),
+        DeclareLaunchArgument(
             "replay_params_file",
             default_value=str(share / "config" / "replay.yaml"),
             description="replay_node parameters (YAML)",
@@ -96,8 +122,11 @@ def generate_launch_description() -> LaunchDescription:
                 "bag": LaunchConfiguration("bag"),
                 "mode": LaunchConfiguration("mode"),
                 "rate": ParameterValue(LaunchConfiguration("rate"), value_type=float),
-                # Start once the segmenter reads images and the evaluator ground truth.
-                "require_subscribers": [LaunchConfiguration("image_topic"), "/ground_truth"],
+                # By default: start once the segmenter reads images and the evaluator
+                # ground truth. A list of substitutions would be joined into one string.
+                "require_subscribers": ParameterValue(
+                    LaunchConfiguration("require_subscribers"), value_type=list[str]
+                ),
             },
         ],
         remappings=[
@@ -148,13 +177,9 @@ def generate_launch_description() -> LaunchDescription:
         ],
         output="screen",
     )
-    end_with_evaluator = RegisterEventHandler(
-        OnProcessExit(
-            target_action=evaluator,
-            on_exit=[Shutdown(reason="evaluator finished")],
-        )
-    )
     dds = SetEnvironmentVariable(
         "FASTRTPS_DEFAULT_PROFILES_FILE", LaunchConfiguration("dds_profile")
     )
-    return LaunchDescription([*args, dds, segmenter, evaluator, replay, end_with_evaluator])
+    nodes = [segmenter, evaluator, replay]
+    ends = [end_launch_when_exited(n, finishes_replay=n is evaluator) for n in nodes]
+    return LaunchDescription([*args, dds, *nodes, *ends])

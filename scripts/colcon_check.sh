@@ -2,12 +2,18 @@
 # Proves the package builds as a ROS 2 package: colcon build in a temporary workspace
 # (messages, Python package, executables under lib/, launch/ and config/ under share/),
 # then imports the generated messages from that install and checks what ros2 run and
-# ros2 launch would look for.
+# ros2 launch would look for. COLCON_WS names the workspace to build and keep (the launch
+# tests run the launch files from it); without it a temporary one is removed at the end.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.venv"
-ws=$(mktemp -d)
-[ -n "${KEEP_WS:-}" ] || trap 'rm -rf "$ws"' EXIT
+if [ -n "${COLCON_WS:-}" ]; then
+  ws=$COLCON_WS
+  rm -rf "$ws/src" "$ws/build" "$ws/install" "$ws/log"
+else
+  ws=$(mktemp -d)
+  trap 'rm -rf "$ws"' EXIT
+fi
 mkdir -p "$ws/src/picosam2_ros"
 # The package's files as a clone holds them (tracked, plus new files not ignored).
 (cd "$root" && git ls-files -z --cached --others --exclude-standard \

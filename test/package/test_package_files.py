@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -52,26 +53,86 @@ def test_messages_listed_in_cmake_are_the_msg_and_srv_files() -> None:
     assert listed == on_disk
 
 
-def test_package_xml_declares_what_the_code_imports() -> None:
+#: rosdep key of each third-party module the package imports. ROS packages are their own
+#: key; the -pip keys install from PyPI (rosdep.yaml defines those rosdistro lacks).
+ROSDEP_KEYS = {
+    "numpy": "python3-numpy",
+    "cv2": "python3-opencv",
+    "yaml": "python3-yaml",
+    "matplotlib": "python3-matplotlib",
+    "tqdm": "python3-tqdm",
+    "onnxruntime": "python3-onnxruntime-pip",
+    "onnx": "python3-onnx-pip",
+    "rosbags": "python3-rosbags-pip",
+    "pycocotools": "python3-pycocotools-pip",
+}
+ROS_PACKAGES = {
+    "rclpy",
+    "rcl_interfaces",
+    "ament_index_python",
+    "builtin_interfaces",
+    "std_msgs",
+    "std_srvs",
+    "sensor_msgs",
+    "geometry_msgs",
+    "diagnostic_msgs",
+    "rosgraph_msgs",
+    "launch",
+    "launch_ros",
+}
+
+
+def third_party_imports(files: list[Path]) -> dict[str, Path]:
+    """Top-level modules imported anywhere in ``files`` (also inside functions), outside
+    the standard library and this package, each with one file importing it."""
+    found: dict[str, Path] = {}
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top != "picosam2_ros":
+                    found.setdefault(top, path)
+    return found
+
+
+def test_package_xml_declares_every_module_the_package_and_launch_files_import() -> None:
     root = ET.parse(ROOT / "package.xml").getroot()
     assert root.get("format") == "3"
     assert root.findtext("name") == "picosam2_ros"
-    deps = {e.text for e in root if e.tag.endswith("depend")}
-    for needed in (
-        "rclpy",
-        "sensor_msgs",
-        "geometry_msgs",
-        "std_msgs",
-        "std_srvs",
-        "diagnostic_msgs",
-        "rosidl_default_generators",
-        "rosidl_default_runtime",
-        "launch_ros",
-    ):
-        assert needed in deps, needed
+    runtime = {e.text for e in root if e.tag in ("depend", "exec_depend")}
+    files = [*sorted((ROOT / "picosam2_ros").rglob("*.py")), *LAUNCH_FILES]
+    imported = third_party_imports(files)
+    assert {"rclpy", "numpy", "onnxruntime", "rosbags", "launch_ros"} <= set(imported)
+    for module, path in sorted(imported.items()):
+        key = module if module in ROS_PACKAGES else ROSDEP_KEYS.get(module)
+        where = path.relative_to(ROOT)
+        assert key, f"{where} imports {module}: give it a rosdep key here and in package.xml"
+        assert key in runtime, f"{where} imports {module}: package.xml lacks {key}"
+    assert {"rosidl_default_generators", "ament_cmake"} <= {e.text for e in root}
     assert root.find("export/build_type").text == "ament_cmake"
     groups = [e.text for e in root.findall("member_of_group")]
     assert "rosidl_interface_packages" in groups
+
+
+def test_pip_keys_missing_from_rosdistro_are_defined_in_rosdep_yaml_and_pinned() -> None:
+    import yaml
+
+    defined = yaml.safe_load((ROOT / "rosdep.yaml").read_text())
+    pinned = (ROOT / "requirements" / "dev.txt").read_text().split()
+    rosdistro_keys = {"python3-onnxruntime-pip"}
+    for key in sorted(set(ROSDEP_KEYS.values()) - rosdistro_keys):
+        if not key.endswith("-pip"):
+            continue
+        assert key in defined, f"rosdep.yaml does not define {key}"
+        for distro in ("debian", "ubuntu"):
+            [package] = defined[key][distro]["pip"]["packages"]
+            assert any(line.startswith(f"{package}==") for line in pinned), package
 
 
 @pytest.mark.parametrize("launch_file", LAUNCH_FILES, ids=lambda p: p.name)
