@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="picosam2-evaluate",
         description="Evaluate PicoSAM2 on a COCO-derived bag (picosam2-make-bag) offline: "
         "segment every prompt with onnxruntime and report mIoU and the paper's mAP on the "
-        "paper's crop protocol and on full frames.",
+        "paper's crop protocol and on full frames; or (--results) score a COCO-style result "
+        "file on a COCO-format data set with the same metrics.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
