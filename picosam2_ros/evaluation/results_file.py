@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from picosam2_ros.bags.coco import CocoDataset, ImageRecord, LoadedImage, decode_rle, load_image
 from picosam2_ros.bags.layout import Instance, frame_stamp_ns
 from picosam2_ros.bags.reader import CategoryInfo, DatasetInfo, ObjectInfo
@@ -52,16 +54,13 @@ class ResultsFileError(ValueError):
 
 @dataclass(frozen=True)
 class Result:
-    """One entry of a result file, checked and decoded."""
+    """One entry of a result file, decoded."""
 
-    index: int
-    image_id: int
     #: Boolean mask: the full frame, or the crop at the resolution it was predicted at.
-    mask: Any
+    mask: np.ndarray
     #: True when ``mask`` covers the full frame; False for a crop-sized mask.
     full_frame: bool
     score: float
-    annotation_id: int | None
 
 
 @dataclass
@@ -147,12 +146,9 @@ def decode_result(
         )
     score = entry.get("score", 0.0)
     return Result(
-        index=index,
-        image_id=image.id,
         mask=decode_rle(rle),
         full_frame=full_frame,
         score=float(score) if isinstance(score, int | float) else 0.0,
-        annotation_id=entry.get("annotation_id"),
     )
 
 
@@ -176,16 +172,15 @@ def score_results(
     exclude_image_ids: Collection[int] = (),
     images_dir: Path | None = None,
 ) -> None:
-    """Score ``results`` on ``dataset``'s instances into ``session``.
-
-    ``images_dir``: the data set's image folder, read only for the overlay tiles (grey
-    without it).
+    """Score ``results`` on ``dataset``'s instances into ``session``; count every
+    entry in ``accounting``.
 
     Images are taken in ascending id (images without usable instances and excluded
     images left out) and stamped ``frame_stamp_ns(k)`` like the k-th image of a bag
     ``picosam2-make-bag`` writes from the same file and exclusions, so the report's
-    (stamp, object id) pairs match a bag run's. Raises ResultsFileError for an entry
-    that cannot be decoded.
+    (stamp, object id) pairs match a bag run's. ``images_dir``: the data set's image
+    folder, read only for the overlay tiles (grey without it). Raises ResultsFileError
+    for an entry that cannot be decoded.
     """
     excluded = frozenset(exclude_image_ids)
     accounting.entries = len(results)
