@@ -19,6 +19,9 @@ setup(
             "models/*.json",
             "models/*.zip",
             "models/*.png",
+            "data/coco_demo/*.json",
+            "data/coco_demo/*.md",
+            "data/coco_demo/images/*.jpg",
         ]
     },
     python_requires=">=3.10",

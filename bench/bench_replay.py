@@ -77,7 +77,7 @@ def main() -> None:
     )
     print(f"model: {model}\nload average: {os.getloadavg()[0]:.2f} (2 cores)\n")
 
-    demo.main(["--out", str(work / "ros"), "--images", str(args.images), "--model", str(model)])
+    demo.main(["--out", str(work / "ros"), "--synthetic", str(args.images), "--model", str(model)])
     ros = json.loads((work / "ros" / "report" / "report.json").read_text())["throughput"]
     bag = work / "ros" / "demo.bag"
     evaluate.main(

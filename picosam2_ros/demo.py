@@ -1,14 +1,19 @@
-"""The demo behind `make demo`: the host replay path end to end, in one command.
+"""The demo behind `make demo`: the host replay path end to end on real photographs.
 
-generated COCO-format sample -> picosam2-make-bag -> replay_node (lock-step) ->
-segmenter_node -> evaluator_node -> mIoU, the paper's "mAP", latency, report and plots.
+the shipped demo photographs (picosam2_ros/data/coco_demo: 11 COCO val2017 images under
+CC BY / CC BY-SA with their COCO annotations) -> picosam2-make-bag -> replay_node
+(lock-step) -> segmenter_node -> evaluator_node -> mIoU, the paper's "mAP", latency,
+report and plots; then one figure per photograph: the masks PicoSAM2 returns for one
+click per object (the paper's prompt point) next to the COCO ground truth.
 
 The three nodes are the real executables, each in its own process, wired as
-launch/replay.launch.py wires them (ros2 launch is not needed). The sample is made
-here (picosam2_ros.testing.coco: flat-coloured asymmetric shapes, a seeded generator);
-it proves the pipeline, not PicoSAM2's accuracy on photographs. The model is the shipped
-point model when the package has one, else the ONNX test model the package builds (it
-segments the region whose colour matches the crop centre); the output says which.
+launch/replay.launch.py wires them (ros2 launch is not needed). The figures' masks are
+computed again offline with the same pipeline and model (``core.pipeline.segment_frame``,
+as picosam2-evaluate does); the demo checks that every instance's IoU there equals the
+IoU the nodes' report gives. ``--synthetic N`` runs on N generated images of flat shapes
+instead (picosam2_ros.testing.coco). The model is the shipped point model when the
+package has one, else the ONNX test model the package builds (it segments the region
+whose colour matches the crop centre); the output says which.
 """
 
 from __future__ import annotations
@@ -21,19 +26,35 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from picosam2_ros.resources import config_file, resolve_model_paths
+import cv2
+import numpy as np
+
+from picosam2_ros.resources import DEMO_ANNOTATIONS, DEMO_IMAGES, config_file, resolve_model_paths
+
+#: Widest figure side by side (two panels); photographs are scaled down to fit.
+FIGURE_MAX_WIDTH = 1280
+#: How close the offline IoUs must be to the nodes' (float32 scores, same masks).
+IOU_AGREEMENT = 1e-9
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="picosam2-demo",
-        description="Generate a small COCO-format sample, turn it into a rosbag2, replay it "
-        "lock-step through segmenter_node and evaluator_node, and report mIoU, the paper's "
-        "mAP and latency.",
+        description="Turn the shipped demo photographs (COCO val2017, CC BY / CC BY-SA) into a "
+        "rosbag2, replay it lock-step through segmenter_node and evaluator_node, report mIoU, "
+        "the paper's mAP and latency, and draw each photograph's masks from one click per "
+        "object next to the ground truth.",
     )
     parser.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder")
-    parser.add_argument("--images", type=int, default=24, help="generated images (default 24)")
+    parser.add_argument(
+        "--synthetic",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run on N generated images of flat shapes instead of the photographs",
+    )
     parser.add_argument(
         "--model", type=Path, default=None, help="point model (default: the shipped one)"
     )
@@ -53,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     from picosam2_ros.evaluation.report import format_summary
     from picosam2_ros.testing.coco import write_scene_dataset
     from picosam2_ros.testing.models import build_colour_match_model
+
+    if args.synthetic < 0:
+        print(f"picosam2-demo: error: --synthetic must be >= 0, got {args.synthetic}")
+        return 2
 
     out: Path = args.out
     if out.exists():
@@ -75,10 +100,18 @@ def main(argv: list[str] | None = None) -> int:
         f"picosam2_ros demo: the replay path end to end\n  model: {model}\n         ({model_note})"
     )
 
-    annotations = write_scene_dataset(out / "dataset", images=args.images, seed=0)
-    print(f"  sample: {args.images} generated 640x480 images -> {annotations}")
+    if args.synthetic:
+        annotations = write_scene_dataset(out / "dataset", images=args.synthetic, seed=0)
+        images = out / "dataset" / "images"
+        print(f"  sample: {args.synthetic} generated 640x480 images -> {annotations}")
+    else:
+        annotations, images = DEMO_ANNOTATIONS, DEMO_IMAGES
+        print(
+            f"  sample: the shipped photographs {images}\n"
+            f"          (COCO val2017, CC BY / CC BY-SA: {annotations.parent / 'ATTRIBUTION.md'})"
+        )
     bag = out / "demo.bag"
-    conversion = coco_to_bag(annotations, out / "dataset" / "images", bag, progress=False)
+    conversion = coco_to_bag(annotations, images, bag, progress=False)
     print(f"  bag:    {bag}\n{_indent(conversion.summary())}")
 
     env = dict(os.environ)
@@ -171,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     plots = sorted(str(p) for p in report_dir.glob("*.png"))
     print(f"  report: {report_path}\n  plots:  {', '.join(plots)}")
     print(f"  node logs: {out}/segmenter.log, {out}/replay.log, {out}/evaluator.log")
+    figures, disagreeing = draw_figures(bag, model, report, out / "overlays")
+    print(
+        f"  overlays: {len(figures)} figures (one click per object | COCO ground truth) in "
+        f"{out / 'overlays'}; offline masks give the nodes' IoU for "
+        f"{len(report['instances']) - disagreeing} of {len(report['instances'])} instances"
+    )
     print(f"  total {time.perf_counter() - started:.0f} s")
     counts = report["counts"]
     expected = conversion.instances_written
@@ -182,7 +221,119 @@ def main(argv: list[str] | None = None) -> int:
             f"see {out}/evaluator.log"
         )
         return 1
+    if disagreeing:
+        print(f"  MISMATCH: {disagreeing} instances differ between the nodes and the offline run")
+        return 1
     return 0 if procs["replay"].returncode == 0 else 1
+
+
+def draw_figures(
+    bag: Path, model: Path, report: dict[str, Any], out_dir: Path
+) -> tuple[list[Path], int]:
+    """One PNG per image of ``bag``: left, the masks of one click per object (the bag's
+    prompts) segmented again offline with ``model`` through ``core.pipeline``, labelled
+    with each object's full-frame IoU; right, the ground truth, labelled with the
+    category. Returns the figures and how many instances' offline IoUs differ from the
+    nodes' ``report``."""
+    from picosam2_ros.bags.reader import DatasetBag
+    from picosam2_ros.core.geometry import MODEL_INPUT_SIZE
+    from picosam2_ros.core.overlay import render_overlay
+    from picosam2_ros.core.pipeline import (
+        CropSettings,
+        FrameResult,
+        ObjectResult,
+        ObjectStatus,
+        segment_frame,
+    )
+    from picosam2_ros.evaluation.evaluator import Evaluator
+    from picosam2_ros.evaluation.session import (
+        ground_truth_from_frame,
+        predictions_from_frame_result,
+    )
+    from picosam2_ros.tools.evaluate import load_backends, object_prompt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nodes_iou = {(i["stamp_ns"], i["object_id"]): i for i in report["instances"]}
+    backends = load_backends(model, None, threads=1)
+    settings = CropSettings(point_side_px=MODEL_INPUT_SIZE)
+    evaluator = Evaluator()
+    figures: list[Path] = []
+    disagreeing = 0
+    with DatasetBag(bag) as dataset:
+        info = dataset.info
+        for frame in dataset.frames():
+            if frame.rgb is None:
+                continue
+            prompts = [
+                object_prompt(oid, spec) for oid, spec in sorted(frame.prompts.items()) if spec
+            ]
+            result = segment_frame(frame.rgb, "rgb8", prompts, backends, settings)
+            truth = ground_truth_from_frame(frame)
+            evaluator.add_ground_truth(frame.stamp_ns, frame.width, frame.height, truth)
+            records = evaluator.add_result(
+                frame.stamp_ns, frame.width, frame.height, predictions_from_frame_result(result)
+            )
+            labels = {}
+            for record in records:
+                ros = nodes_iou.get((record.stamp_ns, record.object_id))
+                if ros is None or abs(ros["iou_full"] - record.iou_full) > IOU_AGREEMENT:
+                    disagreeing += 1
+                labels[record.object_id] = f"{record.iou_full:.2f}"
+            names = {
+                oid: (info.category_name(oid) or str(oid)) if info else str(oid)
+                for oid in frame.ground_truth
+            }
+            by_id = {obj.object_id: obj for obj in result.objects}
+            truth_frame = FrameResult(
+                frame.width,
+                frame.height,
+                [
+                    ObjectResult(
+                        gt.object_id,
+                        ObjectStatus.OK,
+                        1.0,
+                        gt.mask.roi,
+                        gt.mask.mask,
+                        gt.mask.roi,
+                        by_id[gt.object_id].prompt,
+                    )
+                    for gt in truth
+                    if gt.object_id in by_id
+                ],
+                0.0,
+            )
+            miou = np.mean([r.iou_full for r in records]) if records else float("nan")
+            image_id = info.image_ids.get(frame.stamp_ns, 0) if info else 0
+            left = render_overlay(frame.rgb, "rgb8", result, labels)
+            right = render_overlay(frame.rgb, "rgb8", truth_frame, names)
+            figure = side_by_side(
+                left,
+                right,
+                f"PicoSAM2, one click per object (full-frame IoU; mIoU {miou:.2f})",
+                "COCO ground truth",
+            )
+            path = out_dir / f"{image_id:012d}.png"
+            cv2.imwrite(str(path), figure)
+            figures.append(path)
+    return figures, disagreeing
+
+
+def side_by_side(
+    left: np.ndarray, right: np.ndarray, left_title: str, right_title: str
+) -> np.ndarray:
+    """Two bgr8 panels next to each other under a title strip, scaled to at most
+    ``FIGURE_MAX_WIDTH`` wide."""
+    gap = np.full((left.shape[0], 8, 3), 255, dtype=np.uint8)
+    body = np.concatenate([left, gap, right], axis=1)
+    scale = min(1.0, FIGURE_MAX_WIDTH / body.shape[1])
+    if scale < 1.0:
+        size = (round(body.shape[1] * scale), round(body.shape[0] * scale))
+        body = cv2.resize(body, size, interpolation=cv2.INTER_AREA)
+    strip = np.full((28, body.shape[1], 3), 255, dtype=np.uint8)
+    half = (body.shape[1] + 8) // 2
+    for x, text in ((6, left_title), (half + 6, right_title)):
+        cv2.putText(strip, text, (x, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([strip, body], axis=0)
 
 
 def _indent(text: str) -> str:

@@ -1,11 +1,20 @@
-"""Files the package ships: the default models and the config folder."""
+"""Files the package ships: the default models, the demo photographs and the config
+folder."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 #: Installed with the Python package (setup.py package_data; ament_python_install_package).
 MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+#: The demo's real photographs: 11 COCO val2017 images under CC BY / CC BY-SA with their
+#: COCO annotations (``annotations.json``, ``images/``) and their licences and attribution
+#: (``ATTRIBUTION.md``). Installed with the Python package like the models.
+DEMO_DATA_DIR = Path(__file__).resolve().parent / "data" / "coco_demo"
+DEMO_ANNOTATIONS = DEMO_DATA_DIR / "annotations.json"
+DEMO_IMAGES = DEMO_DATA_DIR / "images"
 
 #: The default model file per prompt kind; see models/MODEL_CARD.md.
 DEFAULT_MODEL_FILES = {
@@ -43,3 +52,13 @@ def config_file(name: str) -> Path:
     except (ImportError, PackageNotFoundError, OSError, ValueError):
         pass
     return Path(__file__).resolve().parent.parent / "config" / name
+
+
+def demo_image_ids() -> frozenset[int]:
+    """COCO image ids of the demo photographs. Validation figures leave them out
+    (``--exclude-images demo``): they are the demo, not held-out data.
+
+    Raises OSError or ValueError when the shipped annotation file is missing or broken.
+    """
+    data = json.loads(DEMO_ANNOTATIONS.read_text(encoding="utf-8"))
+    return frozenset(int(image["id"]) for image in data["images"])

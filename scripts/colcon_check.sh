@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Proves the package builds as a ROS 2 package: colcon build in a temporary workspace
-# (messages, Python package, executables under lib/, launch/ and config/ under share/),
+# (messages, Python package with its models and demo photographs, executables under lib/,
+# launch/ and config/ under share/),
 # then imports the generated messages from that install and checks what ros2 run and
 # ros2 launch would look for. COLCON_WS names the workspace to build and keep (the launch
 # tests run the launch files from it); without it a temporary one is removed at the end.
@@ -47,7 +48,14 @@ from ament_index_python.packages import get_package_prefix
 for module in (picosam2_ros, m, s, node, m._prompt):
     assert '/install/picosam2_ros/' in module.__file__, module.__file__
 assert get_package_prefix('picosam2_ros').endswith('/install/picosam2_ros')
-print('colcon install OK:', m.Prompt.__name__, m.Segmentation.__name__, s.RemoveObject.__name__)
+# The demo photographs, their annotations and attribution install with the package.
+from picosam2_ros.resources import DEMO_ANNOTATIONS, DEMO_DATA_DIR, DEMO_IMAGES, demo_image_ids
+assert '/install/picosam2_ros/' in str(DEMO_ANNOTATIONS), DEMO_ANNOTATIONS
+assert (DEMO_DATA_DIR / 'ATTRIBUTION.md').is_file()
+photos = sorted(p.stem for p in DEMO_IMAGES.glob('*.jpg'))
+assert len(photos) == len(demo_image_ids()) == 11, photos
+print('colcon install OK:', m.Prompt.__name__, m.Segmentation.__name__, s.RemoveObject.__name__,
+      f'and {len(photos)} demo photographs')
 PY
 "
 echo "== colcon build check passed"

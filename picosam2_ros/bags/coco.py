@@ -64,6 +64,7 @@ class InstanceSkip(str, Enum):
     INVALID_ID = "invalid_id"
     IMAGE_SKIPPED = "image_skipped"
     NOT_PROCESSED = "not_processed"
+    IMAGE_EXCLUDED = "image_excluded"
 
 
 class ImageSkip(str, Enum):
@@ -74,6 +75,7 @@ class ImageSkip(str, Enum):
     SIZE_MISMATCH = "size_mismatch"
     NO_ANNOTATIONS = "no_annotations"
     NO_USABLE_INSTANCES = "no_usable_instances"
+    EXCLUDED = "excluded"
 
 
 INSTANCE_SKIP_TEXT: Mapping[InstanceSkip, str] = {
@@ -88,6 +90,7 @@ INSTANCE_SKIP_TEXT: Mapping[InstanceSkip, str] = {
     InstanceSkip.INVALID_ID: f"annotation id not usable as object id (1..{MAX_OBJECT_ID})",
     InstanceSkip.IMAGE_SKIPPED: "their image was skipped",
     InstanceSkip.NOT_PROCESSED: "their image was not processed (--max-images reached)",
+    InstanceSkip.IMAGE_EXCLUDED: "their image was excluded (--exclude-images)",
 }
 
 IMAGE_SKIP_TEXT: Mapping[ImageSkip, str] = {
@@ -96,6 +99,7 @@ IMAGE_SKIP_TEXT: Mapping[ImageSkip, str] = {
     ImageSkip.SIZE_MISMATCH: "image size differs from the annotation's width/height",
     ImageSkip.NO_ANNOTATIONS: "no annotations",
     ImageSkip.NO_USABLE_INSTANCES: "annotations, but none usable",
+    ImageSkip.EXCLUDED: "excluded (--exclude-images)",
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,11 +127,13 @@ def coco_to_bag(
     compressed: bool = False,
     progress: bool | None = None,
     dataset: CocoDataset | None = None,
+    exclude_image_ids: Collection[int] = (),
 ) -> ConversionReport:
     """Write the bag ``out`` from a COCO-format annotation file and its image folder.
 
     ``progress``: show a progress bar (None: only on a terminal). ``dataset``: an
-    already loaded ``annotations`` file.
+    already loaded ``annotations`` file. ``exclude_image_ids``: images left out (counted
+    as excluded, with their annotations; they do not count towards ``max_images``).
 
     Raises:
         FileNotFoundError: annotation file or image folder missing.
@@ -152,6 +154,7 @@ def coco_to_bag(
         raise FileNotFoundError(f"image folder not found: {images}")
     data = dataset if dataset is not None else CocoDataset.load(annotations)
     category_ids = data.category_ids(categories)
+    excluded = frozenset(exclude_image_ids)
     writer = DatasetBagWriter(out, storage=storage, compressed=compressed)
     if out.exists() or out.is_symlink():
         raise BagWriteError(f"output already exists, not overwriting: {out}")
@@ -163,7 +166,10 @@ def coco_to_bag(
         report.instance_skips[InstanceSkip.UNKNOWN_IMAGE] = len(data.orphans)
     started = time.perf_counter()
     with writer:
-        ids = data.image_ids()
+        ids = [i for i in data.image_ids() if i not in excluded]
+        for image_id in excluded & set(data.images):
+            report.image_skips[ImageSkip.EXCLUDED] += 1
+            report.instance_skips[InstanceSkip.IMAGE_EXCLUDED] += len(data.by_image[image_id])
         bar = tqdm(
             ids, desc="images", unit="img", disable=None if progress is None else not progress
         )
@@ -230,6 +236,7 @@ def coco_to_bag(
                     "min_area": min_area,
                     "categories": list(categories) if categories is not None else None,
                     "max_images": max_images,
+                    "exclude_images": sorted(excluded & set(data.images)),
                     "compressed": compressed,
                 },
                 "categories": [

@@ -8,6 +8,7 @@ blending touches only each object's crop.
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Mapping
 
 import cv2
 import numpy as np
@@ -44,10 +45,16 @@ def _to_bgr(image: np.ndarray, encoding: str) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(src), code)
 
 
-def render_overlay(image: np.ndarray, encoding: str, frame: FrameResult) -> np.ndarray:
+def render_overlay(
+    image: np.ndarray,
+    encoding: str,
+    frame: FrameResult,
+    labels: Mapping[int, str] | None = None,
+) -> np.ndarray:
     """A bgr8 (H, W, 3) copy of ``image`` with each object's mask tinted in its colour,
     its crop outlined, foreground points as filled dots, background points as crosses,
-    a box prompt's box, and a label "id score" (or the status when not OK)."""
+    a box prompt's box, and a label: ``labels[object_id]`` when given, else "id score"
+    (or the status when not OK)."""
     out = _to_bgr(image, encoding)
     for obj in frame.objects:
         colour = object_colour(obj.object_id)
@@ -69,7 +76,9 @@ def render_overlay(image: np.ndarray, encoding: str, frame: FrameResult) -> np.n
         for x, y in prompt.background.tolist():
             if np.isfinite(x) and np.isfinite(y):
                 cv2.drawMarker(out, (round(x), round(y)), colour, cv2.MARKER_TILTED_CROSS, 9, 2)
-        if obj.status == ObjectStatus.OK:
+        if labels is not None and obj.object_id in labels:
+            label = labels[obj.object_id]
+        elif obj.status == ObjectStatus.OK:
             label = f"{obj.object_id} {obj.score:.2f}"
         else:
             label = f"{obj.object_id} {obj.status.name.lower()}"

@@ -37,6 +37,7 @@ from picosam2_ros.evaluation.protocol import (
     CropProtocol,
     evaluation_crop,
     instance_ious,
+    resampled_crop_iou,
     size_class,
 )
 
@@ -69,6 +70,10 @@ class Prediction:
     mask: CroppedMask
     status: int = 0
     score: float = 0.0
+    #: The mask at the resolution it was predicted at, over the whole of ``mask.roi``
+    #: (a result file's 96x96 crop mask); when ``mask.roi`` is the evaluation crop, the
+    #: paper-crop IoU is measured at this resolution, as the paper measures it.
+    crop_mask: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -253,6 +258,8 @@ class Evaluator:
         """Score one matched instance (both IoUs, size class, crop)."""
         crop = evaluation_crop(truth.prompt, width, height, self.protocol, truth.mask)
         iou_full, iou_crop = instance_ious(pred.mask, truth.mask, crop, width, height)
+        if pred.crop_mask is not None and pred.mask.roi == crop:
+            iou_crop = resampled_crop_iou(pred.crop_mask, truth.mask, crop)
         return InstanceRecord(
             stamp_ns=stamp_ns,
             object_id=pred.object_id,

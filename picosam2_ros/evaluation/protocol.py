@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from picosam2_ros.bags.layout import PromptSpec
@@ -114,6 +115,20 @@ def instance_ious(
         window = b if a.is_empty else a if b.is_empty else a.union(b)
         full = window_iou(pred, truth, window)
     return full, window_iou(pred, truth, intersect(crop, Roi(0, 0, width, height)))
+
+
+def resampled_crop_iou(pred: np.ndarray, truth: CroppedMask, crop: Roi) -> float:
+    """Paper-crop IoU of a mask predicted on ``crop`` resized to ``pred.shape`` (the
+    paper's 96x96), at that resolution: the ground truth is cut to ``crop`` and resized
+    to it nearest-neighbour (cv2.INTER_NEAREST), as the paper's evaluation and
+    ``training/evaluate.py`` do. Differs from ``instance_ious`` only where the crop is
+    clipped at the frame's right or bottom border (its native size then is not 96x96)."""
+    if crop.is_empty:
+        return 1.0
+    height, width = pred.shape
+    cut = truth.to_window(crop).view(np.uint8)
+    resized = cv2.resize(cut, (width, height), interpolation=cv2.INTER_NEAREST).view(bool)
+    return mask_iou(np.asarray(pred, dtype=bool), resized)
 
 
 def frame_ious(pred: np.ndarray, truth: np.ndarray, crop: Roi) -> tuple[float, float]:

@@ -7,6 +7,10 @@ the box model with margin 1.1), and scores the results with the same
 ``picosam2_ros.evaluation`` code the evaluator node uses, so the per-instance IoUs of
 this tool and of the ROS path (replay -> segmenter -> evaluator) are identical.
 No ROS graph is involved.
+
+With ``--results FILE.json --annotations A.json`` it scores a COCO-style result file
+(for example the PicoSAM2 authors' own predictions) on that data set's instances
+instead, with the same metrics and report (``picosam2_ros.evaluation.results_file``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from tqdm import tqdm
 
 from picosam2_ros.backends.base import InferenceBackend, ModelLoadError
 from picosam2_ros.backends.onnx_backend import OnnxBackend
+from picosam2_ros.bags.coco import CocoDataset, CocoFormatError
 from picosam2_ros.bags.layout import TOPIC_GROUND_TRUTH, PromptSpec
 from picosam2_ros.bags.reader import BagError, DatasetBag
 from picosam2_ros.bags.typestore import MessageDefinitionsNotFoundError
@@ -31,9 +36,20 @@ from picosam2_ros.core.pipeline import CropSettings, segment_frame
 from picosam2_ros.core.prompts import LABEL_FOREGROUND, ObjectPrompt
 from picosam2_ros.evaluation.protocol import CropProtocol
 from picosam2_ros.evaluation.report import format_summary
+from picosam2_ros.evaluation.results_file import (
+    ResultsAccounting,
+    ResultsFileError,
+    load_results,
+    score_results,
+)
 from picosam2_ros.evaluation.session import EvaluationSession
 from picosam2_ros.resources import resolve_model_paths
-from picosam2_ros.tools.arguments import non_negative_int, positive_int
+from picosam2_ros.tools.arguments import (
+    EXCLUDE_IMAGES_HELP,
+    image_id_set,
+    non_negative_int,
+    positive_int,
+)
 
 #: Exit codes.
 EXIT_OK = 0
@@ -50,6 +66,19 @@ medium < 96^2 px, large), missing instances, latency percentiles and throughput.
 The report (report.json) and plots (iou_histogram.png, category_miou.png,
 overlays.png) go to --report.
 
+--results FILE.json --annotations A.json scores a COCO-style result file instead of
+running a model: a JSON list of {"image_id", "segmentation" (RLE or polygons),
+optional "score" and "annotation_id"}. A result without annotation_id is the k-th
+non-crowd annotation (file order) of its image, as the PicoSAM2 authors' files are
+ordered. A segmentation of the image's size is a full-frame mask; any other size (the
+authors' 96x96) is a mask over the instance's paper crop (96 px around the paper's
+prompt point), predicted on the crop resized to that size: its paper-crop IoU is
+measured at that size, as the paper does, and it is resized onto the crop for the
+full-frame IoU. Results that match no instance are counted in the report.
+
+Validation figures on coco-val2017-sample leave out the demo photographs the package
+ships: --exclude-images demo.
+
 exit status: 0 evaluated; 1 nothing could be evaluated; 2 bad input (bag missing,
 unreadable, empty or without the expected topics; model missing or not loadable; bad
 option); 130 interrupted.
@@ -61,12 +90,38 @@ def build_parser() -> argparse.ArgumentParser:
         prog="picosam2-evaluate",
         description="Evaluate PicoSAM2 on a COCO-derived bag (picosam2-make-bag) offline: "
         "segment every prompt with onnxruntime and report mIoU and the paper's mAP on the "
-        "paper's crop protocol and on full frames.",
+        "paper's crop protocol and on full frames; or (--results) score a COCO-style result "
+        "file on a COCO-format data set with the same metrics.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--bag", type=Path, metavar="BAG", help="bag folder, .mcap or .db3")
+    source.add_argument(
+        "--results",
+        type=Path,
+        metavar="FILE.json",
+        help="score this COCO-style result file on --annotations instead of running a model",
+    )
     parser.add_argument(
-        "--bag", required=True, type=Path, metavar="BAG", help="bag folder, .mcap or .db3"
+        "--annotations",
+        type=Path,
+        metavar="A.json",
+        help="with --results: the COCO-format data set the results are scored on",
+    )
+    parser.add_argument(
+        "--images",
+        type=Path,
+        metavar="DIR",
+        help="with --results: the data set's image folder, for the overlay grid (optional)",
+    )
+    parser.add_argument(
+        "--exclude-images",
+        nargs="+",
+        type=image_id_set,
+        default=[],
+        metavar="ID|FILE|demo",
+        help=EXCLUDE_IMAGES_HELP,
     )
     parser.add_argument(
         "--model",
@@ -166,11 +221,19 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     segment_s = 0.0
     frames_done = 0
+    frames_excluded = 0
     prompts_without_point = 0
+    excluded = frozenset().union(*args.exclude_images)
     try:
         with DatasetBag(args.bag) as bag:
             if bag.info is not None:
                 session.evaluator.set_dataset_info(bag.info)
+            elif excluded:
+                return _fail(
+                    EXIT_BAD_INPUT,
+                    f"{args.bag} has no /dataset/info, so its images' ids are unknown: "
+                    "--exclude-images needs a bag written by picosam2-make-bag",
+                )
             total = len(bag.info.image_ids) if bag.info is not None else None
             if total is None:
                 total = bag.bag.topics[TOPIC_GROUND_TRUTH].count
@@ -183,6 +246,9 @@ def run(args: argparse.Namespace) -> int:
                 disable=True if args.no_progress else None,
             )
             for frame in bag.frames():
+                if bag.info is not None and bag.info.image_ids.get(frame.stamp_ns) in excluded:
+                    frames_excluded += 1
+                    continue
                 if args.max_images is not None and frames_done >= args.max_images:
                     break
                 frames_done += 1
@@ -226,6 +292,8 @@ def run(args: argparse.Namespace) -> int:
         "threads": args.threads,
         "max_images": args.max_images,
         "frames_read": frames_done,
+        "exclude_images": sorted(excluded),
+        "frames_excluded": frames_excluded,
         "bag_reading": {
             "incomplete_frames": stats.incomplete_frames,
             "frames_without_image": stats.frames_without_image,
@@ -251,10 +319,50 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_results(args: argparse.Namespace) -> int:
+    """``--results``: score a COCO-style result file on ``--annotations``."""
+    if args.annotations is None:
+        return _fail(EXIT_BAD_INPUT, "--results needs --annotations (the COCO-format data set)")
+    if args.model is not None or args.box_model is not None:
+        return _fail(EXIT_BAD_INPUT, "--model and --box-model apply to --bag, not to --results")
+    excluded = frozenset().union(*args.exclude_images)
+    started = time.perf_counter()
+    try:
+        dataset = CocoDataset.load(args.annotations)
+        results, sha256 = load_results(args.results)
+        accounting = ResultsAccounting(str(Path(args.results).resolve()), sha256)
+        session = EvaluationSession(overlay_count=0 if args.no_plots else args.overlays)
+        score_results(dataset, results, session, accounting, excluded, args.images)
+    except (FileNotFoundError, CocoFormatError, ResultsFileError) as exc:
+        return _fail(EXIT_BAD_INPUT, str(exc))
+    source: dict[str, Any] = {
+        "tool": "picosam2-evaluate --results",
+        "annotations": str(Path(args.annotations).resolve()),
+        "annotations_sha256": dataset.sha256,
+        "results": accounting.json(),
+        "exclude_images": sorted(excluded),
+    }
+    try:
+        report, files = session.write(
+            args.report,
+            source=source,
+            wall_s=time.perf_counter() - started,
+            plots=not args.no_plots,
+        )
+    except OSError as exc:
+        return _fail(EXIT_BAD_INPUT, f"cannot write the report to {args.report}: {exc}")
+    print(accounting.summary())
+    print(format_summary(report))
+    print("wrote " + ", ".join(str(f) for f in files))
+    if not session.evaluator.records:
+        return _fail(EXIT_NOTHING_EVALUATED, "no result matched an instance of the data set")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return run(args)
+        return run_results(args) if args.results is not None else run(args)
     except KeyboardInterrupt:
         return _fail(EXIT_INTERRUPTED, "interrupted; no report written")
 

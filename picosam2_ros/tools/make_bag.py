@@ -15,7 +15,12 @@ from picosam2_ros.bags.coco import CocoFormatError, PromptMode
 from picosam2_ros.bags.convert import NothingToWriteError, coco_to_bag
 from picosam2_ros.bags.typestore import MessageDefinitionsNotFoundError
 from picosam2_ros.bags.writer import BagWriteError, Storage
-from picosam2_ros.tools.arguments import non_negative_int, positive_int
+from picosam2_ros.tools.arguments import (
+    EXCLUDE_IMAGES_HELP,
+    image_id_set,
+    non_negative_int,
+    positive_int,
+)
 
 #: Exit codes.
 EXIT_OK = 0
@@ -32,8 +37,10 @@ annotation id) and the ground-truth masks as one picosam2_ros/Segmentation on
 categories, the image id and objects of each stamp, and the counts.
 
 Skipped, counted and reported: crowd annotations, empty masks, masks below --min-area,
-unselected categories, undecodable segmentations, images without annotations, image
-files that are missing, unreadable or of another size than annotated.
+unselected categories, undecodable segmentations, images without annotations, images
+left out with --exclude-images, image files that are missing, unreadable or of another
+size than annotated. Validation figures on coco-val2017-sample leave out the demo
+photographs the package ships: --exclude-images demo.
 
 exit status: 0 written; 1 nothing to write (no bag created) or writing failed;
 2 bad input (missing or malformed annotation file, missing image folder, unknown
@@ -91,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep only instances of these category names (quote names with spaces)",
     )
     parser.add_argument(
+        "--exclude-images",
+        nargs="+",
+        type=image_id_set,
+        default=[],
+        metavar="ID|FILE|demo",
+        help=EXCLUDE_IMAGES_HELP,
+    )
+    parser.add_argument(
         "--min-area",
         type=non_negative_int,
         default=0,
@@ -142,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             compressed=args.compressed,
             progress=False if args.no_progress else None,
+            exclude_image_ids=frozenset().union(*args.exclude_images),
         )
     except (FileNotFoundError, CocoFormatError, BagWriteError, ValueError) as exc:
         if isinstance(exc, BagWriteError) and not str(exc).startswith("output already"):

@@ -161,3 +161,35 @@ def test_failure_while_writing_leaves_no_bag(
     out = tmp_path / "bag"
     assert main(_args(synthetic_coco, out)) == EXIT_NOTHING_WRITTEN
     assert not out.exists()
+
+
+def test_exclude_images(
+    synthetic_coco: SyntheticCoco, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, *rest = synthetic_coco.written_images
+    out = tmp_path / "bag"
+    assert main(_args(synthetic_coco, out, "--exclude-images", str(first), "123456")) == EXIT_OK
+    text = capsys.readouterr().out
+    assert "skipped 1: excluded (--exclude-images)" in text
+    excluded_anns = sum(1 for a in synthetic_coco.data["annotations"] if a["image_id"] == first)
+    assert f"skipped {excluded_anns}: their image was excluded (--exclude-images)" in text
+    info, frames, _ = read_dataset(out)
+    assert sorted(info.image_ids.values()) == sorted(rest)
+    assert len(frames) == len(rest)
+    assert info.raw["options"]["exclude_images"] == [first]
+
+
+def test_exclude_images_bad_values(
+    synthetic_coco: SyntheticCoco, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for value, words in (("-3", "an image id is >= 0"), ("no_such.json", "neither an image id")):
+        with pytest.raises(SystemExit) as exc:
+            main(_args(synthetic_coco, tmp_path / "bag", "--exclude-images", value))
+        assert exc.value.code == EXIT_BAD_INPUT
+        assert words in capsys.readouterr().err
+    not_coco = tmp_path / "list.json"
+    not_coco.write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        main(_args(synthetic_coco, tmp_path / "bag", "--exclude-images", str(not_coco)))
+    assert "top level must be a JSON object" in capsys.readouterr().err
+    assert not (tmp_path / "bag").exists()

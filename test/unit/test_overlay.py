@@ -66,3 +66,15 @@ def test_object_colours_are_stable_and_distinct() -> None:
     assert object_colour(1) == object_colour(1)
     colours = {object_colour(i) for i in range(1, 9)}
     assert len(colours) == 8
+
+
+def test_labels_replace_the_id_and_score_text_only() -> None:
+    rgb, frame = _frame()
+    default = render_overlay(rgb, "rgb8", frame)
+    labelled = render_overlay(rgb, "rgb8", frame, {3: "person"})
+    changed = np.argwhere((default != labelled).any(axis=2))
+    assert changed.size  # the text differs ...
+    # ... and only in the label strip just above object 3's crop (top at row 20).
+    assert changed[:, 0].max() < 20 and changed[:, 1].min() >= 50
+    # An object without an entry keeps its own label.
+    assert np.array_equal(render_overlay(rgb, "rgb8", frame, {4: "x"}), default)
