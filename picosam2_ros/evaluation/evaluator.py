@@ -39,6 +39,7 @@ from picosam2_ros.evaluation.protocol import (
     instance_ious,
     size_class,
 )
+from picosam2_ros.evaluation.records import InstanceRecord
 
 #: Status numbers of msg/ObjectMask.msg (STATUS_*), for the report.
 STATUS_NAMES = {0: "ok", 1: "empty", 2: "lost", 3: "skipped"}
@@ -69,25 +70,6 @@ class Prediction:
     mask: CroppedMask
     status: int = 0
     score: float = 0.0
-
-
-@dataclass(frozen=True)
-class InstanceRecord:
-    """One evaluated instance."""
-
-    stamp_ns: int
-    object_id: int
-    category_id: int | None
-    area: int
-    size: str
-    prompt_kind: str
-    #: The paper-protocol crop (full-frame pixels).
-    crop: Roi
-    iou_crop: float
-    iou_full: float
-    status: int
-    score: float
-    predicted_area: int
 
 
 @dataclass
