@@ -30,7 +30,6 @@ import numpy as np
 
 from picosam2_ros.bags.layout import PromptSpec
 from picosam2_ros.bags.reader import DatasetInfo
-from picosam2_ros.core.geometry import Roi
 from picosam2_ros.evaluation.masks import CroppedMask
 from picosam2_ros.evaluation.overlays import OverlayCollector
 from picosam2_ros.evaluation.protocol import (
