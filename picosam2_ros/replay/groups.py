@@ -8,6 +8,9 @@ camera_info and image form exactly one group, whatever their order inside one ba
 
 Inside a group, images go LAST (stable otherwise): a segmenter then holds the frame's
 prompts, and an evaluator its ground truth, before the image arrives.
+
+Also what grouping needs of the messages themselves: ``header_stamp_ns`` and
+``import_message_type`` (a ``pkg/msg/Name`` -> its rosidl class, to deserialise with).
 """
 
 from __future__ import annotations
