@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -95,3 +96,18 @@ def calibration_from_dict(data: Mapping[str, Any], width: int, height: int) -> C
         p,
         calibrated=True,
     )
+
+
+def load_calibration_file(value: str, width: int, height: int) -> Calibration:
+    """The calibration in a camera_calibration YAML file, for a ``width`` x ``height``
+    main stream; ValueError naming the file and the problem otherwise."""
+    import yaml
+
+    path = Path(value).expanduser()
+    try:
+        data = yaml.safe_load(path.read_text())
+        if not isinstance(data, dict):
+            raise CalibrationError("not a YAML mapping")
+        return calibration_from_dict(data, width, height)
+    except (OSError, yaml.YAMLError, CalibrationError) as exc:
+        raise ValueError(f"calibration_file {path}: {exc}") from None

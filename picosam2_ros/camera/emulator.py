@@ -22,8 +22,10 @@ conventions, for everything the camera node uses:
   show_preview=False)``; ``stop``; ``close``; ``camera_configuration()``;
   ``capture_request(wait=None, signal_function=None, flush=None)``;
   ``capture_metadata()``; ``pre_callback``.
-- ``CompletedRequest``: ``make_array(name)`` (copies; "RGB888" is B, G, R in memory),
-  ``make_buffer(name)``, ``get_metadata()``, ``acquire()``, ``release()``, ``picam2``.
+- ``CompletedRequest(request, picam2)`` (``request``: the frame's libcamera Request,
+  emulated by ``Request``): ``make_array(name)`` (copies; "RGB888" is B, G, R in
+  memory), ``make_buffer(name)``, ``get_metadata()``, ``acquire()``, ``release()``,
+  ``request``, ``picam2``.
 - Metadata keys: ``SensorTimestamp`` (ns, CLOCK_MONOTONIC), ``ScalerCrop``,
   ``FrameDuration``, ``ExposureTime``, ``CnnOutputTensor`` (a list of floats),
   ``CnnOutputTensorInfo`` (the 708-byte CnnOutputTensorInfoExported struct: network name
@@ -524,15 +526,24 @@ def parse_tensor_info(info: bytes) -> dict[str, Any]:
     return {"network_name": name.decode().strip("\x00"), "num_tensors": count, "info": tensors}
 
 
-class CompletedRequest:
-    """picamera2.CompletedRequest for one emulated frame."""
+@dataclass
+class Request:
+    """libcamera's Request for one emulated frame, as picamera2 receives it: the frame's
+    stream buffers (here the arrays, by stream name) and its metadata."""
 
-    def __init__(self, picam2: Picamera2, arrays: dict[str, np.ndarray], metadata: dict[str, Any]):
+    buffers: dict[str, np.ndarray]
+    metadata: dict[str, Any]
+
+
+class CompletedRequest:
+    """picamera2.CompletedRequest for one emulated frame: ``CompletedRequest(request,
+    picam2)`` with the frame's (emulated libcamera) ``Request``, as picamera2 builds it."""
+
+    def __init__(self, request: Request, picam2: Picamera2):
+        self.request: Request | None = request
         self.picam2 = picam2
         self.config = dict(picam2.camera_configuration())
         self.ref_count = 1
-        self._arrays: dict[str, np.ndarray] | None = arrays
-        self._metadata = metadata
 
     def acquire(self) -> None:
         if self.ref_count == 0:
@@ -544,25 +555,26 @@ class CompletedRequest:
         if self.ref_count < 0:
             raise RuntimeError("CompletedRequest: lock now has negative ref_count")
         if self.ref_count == 0:
-            self._arrays = None
+            self.request = None  # picamera2 hands the buffers back to libcamera here
             self.picam2._returned()
 
-    def make_buffer(self, name: str) -> np.ndarray:
-        if self._arrays is None:
+    def _buffer(self, name: str) -> np.ndarray:
+        if self.request is None:
             raise RuntimeError("request was already released")
-        if name not in self._arrays:
+        if name not in self.request.buffers:
             raise RuntimeError(f"Stream {name!r} is not defined")
-        return self._arrays[name].reshape(-1).copy()
+        return self.request.buffers[name]
+
+    def make_buffer(self, name: str) -> np.ndarray:
+        return self._buffer(name).reshape(-1).copy()
 
     def make_array(self, name: str) -> np.ndarray:
-        if self._arrays is None:
-            raise RuntimeError("request was already released")
-        if name not in self._arrays:
-            raise RuntimeError(f"Stream {name!r} is not defined")
-        return self._arrays[name].copy()
+        return self._buffer(name).copy()
 
     def get_metadata(self) -> dict[str, Any]:
-        metadata = dict(self._metadata)
+        if self.request is None:
+            raise RuntimeError("request was already released")
+        metadata = dict(self.request.metadata)
         tensor = metadata.get("CnnOutputTensor")
         if isinstance(tensor, np.ndarray):
             # libcamera's float span arrives in Python as a list of floats
@@ -792,7 +804,7 @@ class Picamera2:
                 del camera.records[:5000]
             camera.sensor_seconds += time.perf_counter() - started
         self._outstanding += 1
-        request = CompletedRequest(self, {"main": image}, metadata)
+        request = CompletedRequest(Request({"main": image}, metadata), self)
         if self.pre_callback is not None:
             self.pre_callback(request)
         return request

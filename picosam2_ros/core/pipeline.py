@@ -260,9 +260,15 @@ def segment_frame(
     return FrameResult(width, height, objects, inference_ms)
 
 
-def union_mask(frame: FrameResult) -> np.ndarray:
-    """All objects' masks in one full-frame uint8 image: 255 = some object, 0 = none."""
-    out = np.zeros((frame.height, frame.width), dtype=np.uint8)
+def union_mask(frame: FrameResult, out: np.ndarray | None = None) -> np.ndarray:
+    """All objects' masks in one full-frame uint8 image: 255 = some object, 0 = none.
+
+    ``out``: a uint8 buffer to refill when it has the frame's shape (a camera node
+    reuses one between frames instead of allocating 1.2 MB per 1280x960 frame)."""
+    if out is None or out.shape != (frame.height, frame.width):
+        out = np.zeros((frame.height, frame.width), dtype=np.uint8)
+    else:
+        out.fill(0)
     for obj in frame.objects:
         if obj.mask.size and not obj.crop.is_empty:
             out[obj.crop.slices][obj.mask] = 255

@@ -129,3 +129,29 @@ class LatencyWindow:
             if not self._values:
                 return math.nan
             return math.fsum(self._values) / len(self._values)
+
+
+class Laps:
+    """Milliseconds between successive ``lap`` calls, by name, and the thread's CPU time
+    over all of them (wall time alone also counts waiting for a busy CPU)."""
+
+    def __init__(self) -> None:
+        self._start = self._last = time.perf_counter()
+        self._cpu_start = time.thread_time()
+        self._laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self._laps[name] = (now - self._last) * 1000.0
+        self._last = now
+
+    def items(self) -> list[tuple[str, float]]:
+        return list(self._laps.items())
+
+    @property
+    def total_ms(self) -> float:
+        return (self._last - self._start) * 1000.0
+
+    @property
+    def total_cpu_ms(self) -> float:
+        return (time.thread_time() - self._cpu_start) * 1000.0

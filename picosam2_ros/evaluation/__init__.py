@@ -5,6 +5,7 @@ measures it and on full frames. Pure numpy + matplotlib; nothing here imports rc
   reconstruction (``ObjectMask`` mask over its crop -> frame) both paths use;
 - ``protocol``: the paper-protocol crop and the per-instance IoUs (paper crop, full
   frame), object size classes;
+- ``records``: ``InstanceRecord``, one evaluated instance;
 - ``evaluator``: ``Evaluator``, matching results to ground truth by (stamp, object id)
   and accounting for everything missing, unmatched or duplicated;
 - ``overlays``: tiles of the best and worst instances;
@@ -15,12 +16,7 @@ measures it and on full frames. Pure numpy + matplotlib; nothing here imports rc
   by ``evaluator_node`` and ``picosam2-evaluate``.
 """
 
-from picosam2_ros.evaluation.evaluator import (
-    Evaluator,
-    GroundTruthInstance,
-    InstanceRecord,
-    Prediction,
-)
+from picosam2_ros.evaluation.evaluator import Evaluator, GroundTruthInstance, Prediction
 from picosam2_ros.evaluation.masks import CroppedMask, cropped_mask_from_msg, paste
 from picosam2_ros.evaluation.overlays import OverlayCollector
 from picosam2_ros.evaluation.protocol import (
@@ -30,6 +26,7 @@ from picosam2_ros.evaluation.protocol import (
     instance_ious,
     size_class,
 )
+from picosam2_ros.evaluation.records import InstanceRecord
 from picosam2_ros.evaluation.report import build_report, format_summary, write_report
 from picosam2_ros.evaluation.session import EvaluationSession
 

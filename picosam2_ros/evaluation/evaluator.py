@@ -30,7 +30,6 @@ import numpy as np
 
 from picosam2_ros.bags.layout import PromptSpec
 from picosam2_ros.bags.reader import DatasetInfo
-from picosam2_ros.core.geometry import Roi
 from picosam2_ros.evaluation.masks import CroppedMask
 from picosam2_ros.evaluation.overlays import OverlayCollector
 from picosam2_ros.evaluation.protocol import (
@@ -40,6 +39,7 @@ from picosam2_ros.evaluation.protocol import (
     resampled_crop_iou,
     size_class,
 )
+from picosam2_ros.evaluation.records import InstanceRecord
 
 #: Status numbers of msg/ObjectMask.msg (STATUS_*), for the report.
 STATUS_NAMES = {0: "ok", 1: "empty", 2: "lost", 3: "skipped"}
@@ -74,25 +74,6 @@ class Prediction:
     #: (a result file's 96x96 crop mask); when ``mask.roi`` is the evaluation crop, the
     #: paper-crop IoU is measured at this resolution, as the paper measures it.
     crop_mask: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class InstanceRecord:
-    """One evaluated instance."""
-
-    stamp_ns: int
-    object_id: int
-    category_id: int | None
-    area: int
-    size: str
-    prompt_kind: str
-    #: The paper-protocol crop (full-frame pixels).
-    crop: Roi
-    iou_crop: float
-    iou_full: float
-    status: int
-    score: float
-    predicted_area: int
 
 
 @dataclass

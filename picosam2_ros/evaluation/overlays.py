@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from picosam2_ros.bags.layout import PromptSpec
 from picosam2_ros.core.geometry import Roi
 from picosam2_ros.evaluation.masks import CroppedMask, intersect
-
-if TYPE_CHECKING:
-    from picosam2_ros.evaluation.evaluator import InstanceRecord
+from picosam2_ros.evaluation.records import InstanceRecord
 
 #: Colours of the rendered tiles (RGB).
 PREDICTION_RGB = np.array([230, 40, 40], dtype=np.float32)

@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from picosam2_ros.core.metrics import PAPER_MAP_THRESHOLDS, mean_iou, paper_map
-from picosam2_ros.evaluation.evaluator import STATUS_NAMES, Evaluator, InstanceRecord
+from picosam2_ros.evaluation.evaluator import STATUS_NAMES, Evaluator
 from picosam2_ros.evaluation.protocol import SIZE_CLASSES
+from picosam2_ros.evaluation.records import InstanceRecord
 
 REPORT_FORMAT = "picosam2_ros/evaluation-report"
 REPORT_VERSION = 1

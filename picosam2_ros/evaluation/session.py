@@ -26,16 +26,12 @@ import numpy as np
 
 from picosam2_ros.bags.reader import DatasetFrame, DatasetInfo, prompt_spec_from_msg, stamp_ns
 from picosam2_ros.core.pipeline import FrameResult
-from picosam2_ros.evaluation.evaluator import (
-    Evaluator,
-    GroundTruthInstance,
-    InstanceRecord,
-    Prediction,
-)
+from picosam2_ros.evaluation.evaluator import Evaluator, GroundTruthInstance, Prediction
 from picosam2_ros.evaluation.masks import CroppedMask, cropped_mask_from_msg
 from picosam2_ros.evaluation.overlays import OverlayCollector
 from picosam2_ros.evaluation.plots import write_plots
 from picosam2_ros.evaluation.protocol import CropProtocol
+from picosam2_ros.evaluation.records import InstanceRecord
 from picosam2_ros.evaluation.report import build_report, write_report
 
 

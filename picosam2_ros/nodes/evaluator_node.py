@@ -58,9 +58,9 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from picosam2_ros.bags.reader import BagError, stamp_ns
-from picosam2_ros.evaluation.evaluator import InstanceRecord
 from picosam2_ros.evaluation.masks import MaskFormatError
 from picosam2_ros.evaluation.protocol import CropProtocol
+from picosam2_ros.evaluation.records import InstanceRecord
 from picosam2_ros.evaluation.report import format_summary
 from picosam2_ros.evaluation.session import EvaluationSession
 from picosam2_ros.io.image import ImageError, image_to_array

@@ -8,10 +8,14 @@ camera_info and image form exactly one group, whatever their order inside one ba
 
 Inside a group, images go LAST (stable otherwise): a segmenter then holds the frame's
 prompts, and an evaluator its ground truth, before the image arrives.
+
+Also what grouping needs of the messages themselves: ``header_stamp_ns`` and
+``import_message_type`` (a ``pkg/msg/Name`` -> its rosidl class, to deserialise with).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,3 +115,32 @@ def group_by_stamp(items: Iterable[GroupItem]) -> Iterator[FrameGroup]:
         current = FrameGroup(item.stamp_ns, [item], index)
     if current is not None:
         yield current
+
+
+def import_message_type(msgtype: str) -> type:
+    """The rosidl Python class of ``pkg/msg/Name``.
+
+    Raises ImportError (with the reason) when it cannot be imported.
+    """
+    try:
+        package, name = parse_msgtype(msgtype)
+    except ValueError as exc:
+        raise ImportError(str(exc)) from None
+    try:
+        module = importlib.import_module(f"{package}.msg")
+    except ImportError as exc:
+        raise ImportError(f"package {package!r} is not importable ({exc})") from None
+    cls = getattr(module, name, None)
+    if not isinstance(cls, type):
+        raise ImportError(f"{package}.msg has no message {name!r}")
+    return cls
+
+
+def stamp_to_ns(stamp: Any) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def header_stamp_ns(msg: Any) -> int | None:
+    header = getattr(msg, "header", None)
+    stamp = getattr(header, "stamp", None)
+    return None if stamp is None else stamp_to_ns(stamp)

@@ -1,0 +1,293 @@
+"""The camera's per-frame thinking: which prompt a sensor output belongs to, what to
+publish for the frame, and which ROI the sensor gets next.
+
+One ROI per frame. The IMX500 runs the network on one region per frame, so standing
+prompts take turns (``turn_frames`` attributed frames each, ascending object id). A
+frame's output is attributed to a prompt only when that prompt's ROI was in force for
+it: after an ROI change the next ``settle_frames`` frames belong to nobody (the settle
+rule, ``scheduler``). A prompt replaced while its ROI is planned or in flight bumps its
+revision: outputs of the old revision are dropped (counted as ``frames_stale_prompt``),
+never attributed to the new prompt. Each object's result is its LATEST, kept with the
+stamp of the frame it was computed on (0 = no result yet: reported SKIPPED, waiting for
+its first turn). Tracked prompts are re-centred on each new mask and reported lost after
+``lost_after`` empty masks of their own frames (``core.prompt_book``).
+
+Per frame, from the capture thread::
+
+    frame = machine.read(metadata)      # stamp, outputs, KPIs, geometry (decode)
+    outcome = machine.step(frame)       # attribute, decode the mask, plan and set the ROI
+
+Prompts arrive from other threads through ``book`` and ``prompt_changed`` under
+``lock``. The clock (ROS time and CLOCK_MONOTONIC) and the camera (picamera2's IMX500
+object, or the emulator's) are injected, so the machine runs without ROS and without the
+sensor. No rclpy here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
+
+import numpy as np
+
+from picosam2_ros.camera.output import OutputError, mask_result, tensor_to_logits
+from picosam2_ros.camera.scheduler import RoiScheduler
+from picosam2_ros.camera.sensor import StreamGeometry, prompt_to_roi, sensor_timestamp_to_ros_ns
+from picosam2_ros.core.geometry import Roi
+from picosam2_ros.core.pipeline import EMPTY_ROI, FrameResult, ObjectResult, ObjectStatus
+from picosam2_ros.core.prompt_book import PromptBook
+from picosam2_ros.core.prompts import ObjectPrompt, PromptError
+
+#: Counters the machine keeps in ``counts``, in diagnostics order.
+FRAME_COUNTERS = (
+    "frames",
+    "frames_without_output",
+    "frames_settling",
+    "frames_stale_prompt",
+    "results",
+    "bad_outputs",
+)
+
+
+class SensorApi(Protocol):
+    """The part of picamera2's ``IMX500`` the machine uses."""
+
+    def get_outputs(
+        self, metadata: Mapping[str, Any], add_batch: bool = False
+    ) -> list[np.ndarray] | None: ...
+
+    def get_kpi_info(self, metadata: Mapping[str, Any]) -> tuple[float, float] | None: ...
+
+    def set_inference_roi_abs(self, roi: tuple[int, int, int, int]) -> None: ...
+
+
+#: ``report(key, text)``: a problem for the log (once per key) and diagnostics.
+Reporter = Callable[[str, str], None]
+
+
+@dataclass
+class DecodeSettings:
+    """How prompts become ROIs and outputs become masks (the node's parameters)."""
+
+    roi_side_px: int = 96
+    box_margin: float = 1.1
+    mask_threshold: float = 0.0
+    min_score: float = 0.0
+    box_prior_weight: float = 0.0
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> DecodeSettings:
+        """From the node parameters of the same names."""
+        return cls(**{f.name: params[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class LatestResult:
+    """An object's newest result and the stamp (ns) of the frame it was computed on;
+    0 when it has none yet."""
+
+    result: ObjectResult
+    stamp_ns: int
+
+
+@dataclass(frozen=True)
+class CapturedFrame:
+    """One captured frame as the machine reads it from its metadata."""
+
+    number: int
+    stamp_ns: int
+    outputs: list[np.ndarray] | None
+    #: (DNN runtime, DSP runtime) in ms, when the frame carries them.
+    kpi: tuple[float, float] | None
+    geometry: StreamGeometry
+
+
+@dataclass(frozen=True)
+class FrameOutcome:
+    """What one frame gives: ``fresh`` when an object got a new result on it (then its
+    segmentation, mask and overlay are published); ``objects``: every standing object's
+    latest result, in ascending id; ``lost``: the ids reported lost; ``next_roi``: the
+    ROI just set on the sensor, or None when the ROI in force stays; ``result``: the
+    objects' results as one frame (``inference_ms``: the sensor's DNN runtime)."""
+
+    frame: CapturedFrame
+    fresh: bool
+    objects: list[LatestResult]
+    lost: frozenset[int]
+    next_roi: Roi | None
+    result: FrameResult
+
+
+class CameraStateMachine:
+    """Prompts in, per-frame results and sensor ROIs out (see the module docstring)."""
+
+    def __init__(
+        self,
+        size: tuple[int, int],
+        book: PromptBook,
+        scheduler: RoiScheduler,
+        settings: DecodeSettings,
+        ros_now_ns: Callable[[], int],
+        report: Reporter,
+        monotonic_ns: Callable[[], int] = time.monotonic_ns,
+        attributions_kept: int = 2000,
+    ) -> None:
+        self.width, self.height = size
+        self.book = book
+        self.scheduler = scheduler
+        self.settings = settings
+        #: Guards ``book``, the scheduler and the results; held by prompt callbacks.
+        self.lock = threading.Lock()
+        self.counts = dict.fromkeys(FRAME_COUNTERS, 0)
+        #: Recent attributions (frame number, object id, sensor ROI), for inspection.
+        self.attributions: deque[tuple[int, int, Roi]] = deque(maxlen=attributions_kept)
+        self._ros_now_ns = ros_now_ns
+        self._monotonic_ns = monotonic_ns
+        self._report = report
+        self._camera: SensorApi | None = None
+        self._geometry = StreamGeometry(size)
+        self._revisions: dict[int, int] = {}  # bumped whenever a user replaces a prompt
+        self._turn_revision = 0
+        self._turns_seen = 0
+        self._latest: dict[int, LatestResult] = {}
+        self._frame = 0
+        self._attributed = False  # whether the frame being handled was attributed
+
+    # ------------------------------------------------------------------ set-up
+    def camera_opened(self, camera: SensorApi, raw_size: tuple[int, int]) -> None:
+        """A (re)opened camera: its sensor starts from the full-sensor ROI, so the turns
+        are planned afresh."""
+        with self.lock:
+            self._camera = camera
+            self._geometry = StreamGeometry((self.width, self.height), raw_size)
+            self.scheduler = RoiScheduler(self.scheduler.turn_frames, self.scheduler.settle_frames)
+            self._turns_seen = 0
+
+    def prompt_changed(self, object_id: int) -> None:
+        """A user set, replaced or removed this prompt (caller holds ``lock``): outputs
+        already on their way are of the old prompt, so bump its revision, drop its latest
+        result and end its turn."""
+        self._revisions[object_id] = self._revisions.get(object_id, 0) + 1
+        self._latest.pop(object_id, None)
+        self.scheduler.end_turn(object_id)
+
+    # ------------------------------------------------------------------ frames
+    def read(self, metadata: Mapping[str, Any]) -> CapturedFrame:
+        """The frame's number, ROS stamp (from "SensorTimestamp"), outputs, KPIs and
+        geometry ("ScalerCrop")."""
+        camera = self._camera
+        if camera is None:
+            raise RuntimeError("no camera: call camera_opened first")
+        self._frame += 1
+        self.counts["frames"] += 1
+        mono_ns = self._monotonic_ns()
+        stamp_ns = sensor_timestamp_to_ros_ns(
+            int(metadata.get("SensorTimestamp", mono_ns)), self._ros_now_ns(), mono_ns
+        )
+        kpi = camera.get_kpi_info(metadata)
+        outputs = camera.get_outputs(metadata)
+        if outputs is None:
+            self.counts["frames_without_output"] += 1
+        geometry = self._geometry
+        if "ScalerCrop" in metadata:
+            geometry = StreamGeometry(
+                geometry.main_size, geometry.raw_size, Roi(*metadata["ScalerCrop"])
+            )
+        return CapturedFrame(self._frame, stamp_ns, outputs, kpi, geometry)
+
+    def step(self, frame: CapturedFrame) -> FrameOutcome:
+        """Attribute the frame's output, set the next ROI on the sensor, and say what the
+        frame publishes."""
+        fresh = self._attribute(frame)
+        next_roi = self._plan_next(frame)
+        camera = self._camera
+        if next_roi is not None and camera is not None:
+            camera.set_inference_roi_abs((next_roi.x, next_roi.y, next_roi.width, next_roi.height))
+        with self.lock:
+            standing = self.book.snapshot()
+            latest = dict(self._latest)
+            lost = frozenset(p.object_id for p in standing if self.book.is_lost(p.object_id))
+        objects = [latest.get(p.object_id) or waiting_result(p) for p in standing]
+        dnn_ms = frame.kpi[0] if frame.kpi else 0.0
+        result = FrameResult(self.width, self.height, [o.result for o in objects], dnn_ms)
+        if fresh:
+            self.counts["results"] += 1
+        return FrameOutcome(frame, fresh, objects, lost, next_roi, result)
+
+    def _attribute(self, frame: CapturedFrame) -> bool:
+        """Give the frame's output to the prompt whose ROI was in force (settle rule);
+        True when an object got a fresh result."""
+        with self.lock:
+            who = self.scheduler.attribute(frame.number)
+            self._attributed = who.object_id is not None
+            if who.object_id is None:
+                if who.reason == "settling":
+                    self.counts["frames_settling"] += 1
+                return False
+            prompt = next((p for p in self.book.snapshot() if p.object_id == who.object_id), None)
+            if prompt is None or self._revisions.get(who.object_id, 0) != self._turn_revision:
+                # The prompt was replaced after its ROI was planned: this output is of the
+                # old place.
+                self.counts["frames_stale_prompt"] += 1
+                return False
+            if who.roi is not None:
+                self.attributions.append((frame.number, who.object_id, who.roi))
+        if not frame.outputs or who.roi is None:
+            return False
+        try:
+            logits = tensor_to_logits(frame.outputs[0])
+        except OutputError as exc:
+            self.counts["bad_outputs"] += 1
+            self._report(f"output:{exc}", f"network output ignored: {exc}")
+            return False
+        s = self.settings
+        roi_main = frame.geometry.sensor_roi_to_main(who.roi)
+        result = mask_result(
+            prompt, logits, roi_main, s.mask_threshold, s.min_score, s.box_prior_weight
+        )
+        with self.lock:
+            if self._revisions.get(who.object_id, 0) != self._turn_revision:
+                return False  # replaced while this frame was being decoded
+            self.book.update_tracking([result])
+            if who.object_id in self.book:
+                self._latest[who.object_id] = LatestResult(result, frame.stamp_ns)
+        return True
+
+    def _plan_next(self, frame: CapturedFrame) -> Roi | None:
+        """The next turn's ROI, when the sensor must get a new one."""
+        with self.lock:
+            rois: dict[int, Roi] = {}
+            for prompt in self.book.snapshot():
+                try:
+                    rois[prompt.object_id] = prompt_to_roi(
+                        prompt, frame.geometry, self.settings.roi_side_px, self.settings.box_margin
+                    )
+                except (PromptError, ValueError) as exc:
+                    self._report(f"roi:{exc}", f"no ROI for a prompt: {exc}")
+            new_roi = self.scheduler.advance(frame.number, rois, self._attributed)
+            self._attributed = False
+            if self.scheduler.turns != self._turns_seen:
+                # A new turn starts: outputs from now on belong to the prompt as it is now.
+                current = self.scheduler.current
+                self._turn_revision = self._revisions.get(current, 0) if current else 0
+                self._turns_seen = self.scheduler.turns
+            return new_roi
+
+
+def waiting_result(prompt: ObjectPrompt) -> LatestResult:
+    """The result of a standing prompt that has had no turn on the sensor yet."""
+    waiting = ObjectResult(
+        prompt.object_id,
+        ObjectStatus.SKIPPED,
+        0.0,
+        EMPTY_ROI,
+        np.zeros((0, 0), dtype=bool),
+        None,
+        prompt,
+        "waiting for its first turn on the sensor",
+    )
+    return LatestResult(waiting, 0)
