@@ -42,7 +42,6 @@ unreadable, empty, missing topic, unknown type).
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
 import time
@@ -50,10 +49,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.client import Client
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -64,7 +61,7 @@ from std_srvs.srv import Trigger
 from picosam2_ros.bags.reader import BagError, BagReader
 from picosam2_ros.nodes.params import declare_all
 from picosam2_ros.nodes.replay_params import MODES, PARAMS
-from picosam2_ros.nodes.startup import STARTUP_ERRORS, create_or_exit
+from picosam2_ros.nodes.startup import STARTUP_ERRORS, spin_until_shutdown
 from picosam2_ros.replay.groups import (
     PROMPT_TYPE,
     GroupItem,
@@ -88,6 +85,9 @@ SETTLE_S = 0.3
 class ReplayNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("replay", **kwargs)
+        self._playing: threading.Thread | None = None
+        #: Why playing stopped early (start_playing); None while fine.
+        self.failure: BagError | None = None
         self._p = declare_all(self, PARAMS)
         self._mode: str = self._p["mode"]
         self._lockstep = self._mode == "lockstep"
@@ -305,12 +305,34 @@ class ReplayNode(Node):
         self._publish_info()
         self._wait_for_graph()
         summary = self._player.play()
-        self.get_logger().info(f"replay {self._player.state}: {summary.line()}")
+        if not summary.stopped:
+            # Stopped on request, the node's shutdown line says so; the counts stay in
+            # the diagnostics.
+            self.get_logger().info(f"replay {self._player.state}: {summary.line()}")
         self._publish_diagnostics()
         return summary
 
     def summary(self) -> ReplaySummary:
         return self._player.summary()
+
+    def start_playing(self) -> None:
+        """run() in a thread of its own, while the caller's executor serves the node (the
+        lock-step results arrive through it); a BagError is kept as ``failure``."""
+
+        def play() -> None:
+            try:
+                self.run()
+            except BagError as err:
+                self.failure = err
+
+        self._playing = threading.Thread(target=play, name="replay-player", daemon=True)
+        self._playing.start()
+
+    def finished(self) -> bool:
+        """The bag failed, or it was played and the node is to exit when done."""
+        if self._playing is None or self._playing.is_alive():
+            return False
+        return self.failure is not None or bool(self.get_parameter("exit_when_done").value)
 
     def _publish_diagnostics(self) -> None:
         level, message, values = self._player.diagnostics()
@@ -328,42 +350,25 @@ class ReplayNode(Node):
 
     def destroy_node(self) -> None:
         self.stop()
+        if self._playing is not None:
+            self._playing.join(timeout=5.0)
         self._bag.close()
         super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
     # Bad parameters or a bag that cannot be played: one clear line, exit code 2.
-    node = create_or_exit(ReplayNode, "replay_node", (*STARTUP_ERRORS, BagError))
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-
-    def spin() -> None:
-        with contextlib.suppress(ExternalShutdownException):
-            executor.spin()
-
-    spinner = threading.Thread(target=spin, name="replay-executor", daemon=True)
-    spinner.start()
-    code = 0
-    try:
-        node.run()
-        if not node.get_parameter("exit_when_done").value:
-            while rclpy.ok():
-                time.sleep(0.2)
-    except BagError as err:
-        print(f"replay_node: error: {err}", file=sys.stderr)
-        code = 2
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.stop()
-        executor.shutdown()
-        spinner.join(timeout=5.0)
-        node.destroy_node()
-        rclpy.try_shutdown()
-    if code:
-        raise SystemExit(code)
+    node = spin_until_shutdown(
+        ReplayNode,
+        "replay_node",
+        args,
+        (*STARTUP_ERRORS, BagError),
+        serving=ReplayNode.start_playing,
+        finished=ReplayNode.finished,
+    )
+    if node.failure is not None:
+        print(f"replay_node: error: {node.failure}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 if __name__ == "__main__":

@@ -69,18 +69,22 @@ def spin_until_shutdown(
     args: list[str] | None = None,
     errors: tuple[type[Exception], ...] = STARTUP_ERRORS,
     *,
+    serving: Callable[[ServedT], None] | None = None,
     finished: Callable[[ServedT], bool] | None = None,
 ) -> ServedT:
     """The ``main`` of a node: init, build it (bad start-up parameters exit with code 2),
-    serve until SIGINT/SIGTERM, an external shutdown or ``finished(node)``, then tear
-    down in order: the node's own threads first (``destroy_node``), then the context.
-    Returns the destroyed node so that ``main`` can read what it ended with."""
+    call ``serving(node)`` once its executor is set up, serve until SIGINT/SIGTERM, an
+    external shutdown or ``finished(node)``, then tear down in order: the node's own
+    threads first (``destroy_node``), then the context. Returns the destroyed node so
+    that ``main`` can read what it ended with."""
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = StopSignals()
     node = create_or_exit(factory, program, errors)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
+        if serving is not None:
+            serving(node)
         while stop.received is None and rclpy.ok():
             if finished is not None and finished(node):
                 break
