@@ -6,11 +6,13 @@ grid point, translated to stay inside the frame), run through the backend in bat
 Each crop's mask is a candidate; a candidate is dropped when
 
 - its stability score (``postprocess.stability_score``) is below ``min_score``,
-- it has fewer than ``min_area_px`` pixels,
 - it does not cover its crop's centre (the model was asked about the centre pixel, so a
-  mask beside it answers another question), or
-- it spans its whole crop (it touches all four sides of the crop: the surface around the
-  point, or an object larger than the crop, not an object the crop can hold).
+  mask beside it answers another question); of a mask that does, only the 8-connected
+  part holding the centre is kept,
+- it fills its crop: it touches all four sides of the crop, or its centre part covers
+  more than ``max_crop_fill`` of it (the surface around the point, or an object larger
+  than the crop, not an object the crop can hold), or
+- its centre part has fewer than ``min_area_px`` pixels.
 
 The survivors are deduplicated by greedy mask NMS (highest score first, a mask whose IoU
 with a kept one reaches ``nms_iou`` is dropped) and the best ``max_masks`` are returned,
@@ -68,15 +70,16 @@ class EverythingSettings:
     takes every n-th dense point along each axis (3 = a ninth of the points).
     The defaults were chosen on coco-val2017-sample with the shipped point model
     (README, "Segment everything"): its stability scores are low for real objects, so
-    ``min_score`` only drops the blurriest masks, and ``confident_score`` 0.5 is what
-    lets the hierarchical pass skip enough of the dense grid.
+    ``min_score`` only drops the blurriest masks, and ``confident_score`` 0.45 is what
+    lets the hierarchical pass skip enough of the dense grid (chosen on the same images the
+    README reports; there is no separate split).
     """
 
     points_per_side: int = 24
     hierarchical: bool = True
     sparse_stride: int = 3
     min_score: float = 0.3
-    confident_score: float = 0.5
+    confident_score: float = 0.45
     nms_iou: float = 0.7
     max_masks: int = 100
     min_area_px: int = 16
@@ -257,7 +260,7 @@ def _run_points(
     return candidates, inference_ms
 
 
-def mask_iou(a: Candidate, b: Candidate) -> float:
+def candidate_iou(a: Candidate, b: Candidate) -> float:
     """IoU of two candidates' masks in frame pixels."""
     common = a.bbox.intersection(b.bbox)
     if common.is_empty:
@@ -280,7 +283,7 @@ def mask_nms(candidates: Sequence[Candidate], iou_threshold: float, limit: int) 
     for cand in ranked:
         if len(kept) >= limit:
             break
-        if all(mask_iou(cand, other) < iou_threshold for other in kept):
+        if all(candidate_iou(cand, other) < iou_threshold for other in kept):
             kept.append(cand)
     return kept
 
