@@ -41,7 +41,8 @@ from ament_index_python.packages import get_package_prefix
 for module in (picosam2_ros, m, s, node, m._prompt):
     assert '/install/picosam2_ros/' in module.__file__, module.__file__
 assert get_package_prefix('picosam2_ros').endswith('/install/picosam2_ros')
-print('colcon install OK:', m.Prompt.__name__, m.Segmentation.__name__, s.RemoveObject.__name__)
+print('colcon install OK:', m.Prompt.__name__, m.Segmentation.__name__, s.RemoveObject.__name__,
+      s.SegmentEverything.__name__)
 PY
 "
 echo "== colcon build check passed"
