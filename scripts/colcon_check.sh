@@ -55,7 +55,7 @@ assert (DEMO_DATA_DIR / 'ATTRIBUTION.md').is_file()
 photos = sorted(p.stem for p in DEMO_IMAGES.glob('*.jpg'))
 assert len(photos) == len(demo_image_ids()) == 11, photos
 print('colcon install OK:', m.Prompt.__name__, m.Segmentation.__name__, s.RemoveObject.__name__,
-      f'and {len(photos)} demo photographs')
+      s.SegmentEverything.__name__, f'and {len(photos)} demo photographs')
 PY
 "
 echo "== colcon build check passed"

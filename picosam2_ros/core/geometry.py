@@ -54,6 +54,13 @@ class Roi:
         y1 = max(self.y + self.height, other.y + other.height)
         return Roi(x0, y0, x1 - x0, y1 - y0)
 
+    def intersection(self, other: Roi) -> Roi:
+        """The overlap of both (width and height 0 when they do not overlap)."""
+        x0, y0 = max(self.x, other.x), max(self.y, other.y)
+        x1 = min(self.x + self.width, other.x + other.width)
+        y1 = min(self.y + self.height, other.y + other.height)
+        return Roi(x0, y0, max(0, x1 - x0), max(0, y1 - y0))
+
 
 def _clamp_start(start: int, side: int, extent: int) -> int:
     """Shift a segment [start, start + side) into [0, extent) without changing its length."""

@@ -30,10 +30,7 @@ class MaskFormatError(ValueError):
 
 def intersect(a: Roi, b: Roi) -> Roi:
     """The overlap of two rectangles (width/height 0 when they do not overlap)."""
-    x0, y0 = max(a.x, b.x), max(a.y, b.y)
-    x1 = min(a.x + a.width, b.x + b.width)
-    y1 = min(a.y + a.height, b.y + b.height)
-    return Roi(x0, y0, max(0, x1 - x0), max(0, y1 - y0))
+    return a.intersection(b)
 
 
 @dataclass(frozen=True)

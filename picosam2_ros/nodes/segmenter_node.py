@@ -13,8 +13,12 @@ Topics (relative to the node, remappable):
                      TRANSIENT_LOCAL depth 10: see picosam2_ros.nodes.qos)
   out  overlay       sensor_msgs/Image bgr8, computed only while subscribed
   out  /diagnostics  diagnostic_msgs/DiagnosticArray
-Services: clear_prompts (std_srvs/Trigger), remove_object (picosam2_ros/RemoveObject).
-The prompt topics and services are picosam2_ros.nodes.prompt_inputs.PromptedNode.
+  out  everything    picosam2_ros/Segmentation, every object without prompts, while
+                     everything_rate_hz > 0
+Services: clear_prompts (std_srvs/Trigger), remove_object (picosam2_ros/RemoveObject),
+segment_everything (picosam2_ros/SegmentEverything).
+The prompt topics and services are picosam2_ros.nodes.prompt_inputs.PromptedNode;
+segment everything is picosam2_ros.nodes.everything.EverythingServer.
 
 Threading: the image callback only parks the newest frame in a one-slot mailbox; a
 worker thread segments it. A frame that arrives while the previous one is still
@@ -41,6 +45,7 @@ from picosam2_ros.core.stats import LatencyWindow, LatestFrameSlot, RateMeter
 from picosam2_ros.io.image import ImageError, array_to_image, image_to_array
 from picosam2_ros.io.messages import frame_to_msg
 from picosam2_ros.msg import Segmentation
+from picosam2_ros.nodes.everything import EverythingServer
 from picosam2_ros.nodes.params import (
     DIAGNOSTICS_PERIOD,
     IMAGE_QOS,
@@ -117,7 +122,7 @@ PARAMS = (
 _MODEL_PARAMS = ("point_model", "box_model", "threads")
 
 
-class SegmenterNode(PromptedNode):
+class SegmenterNode(PromptedNode, EverythingServer):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("segmenter", **kwargs)
         self._p = declare_all(self, PARAMS, self._check_param)
@@ -160,6 +165,7 @@ class SegmenterNode(PromptedNode):
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._work, name="segmenter-worker", daemon=True)
         self._worker.start()
+        self._init_everything()
         self.get_logger().info(
             f"segmenting '{self.resolve_topic_name('image')}' "
             f"(QoS {self._p['image_qos']}); models: {self._backend_name or 'none loaded'}"
@@ -221,6 +227,7 @@ class SegmenterNode(PromptedNode):
     def _on_image(self, msg: Image) -> None:
         self._counts["frames_in"] += 1
         self._rate_in.tick()
+        self._note_image(msg)
         self._slot.put(msg)
 
     def _work(self) -> None:
@@ -297,6 +304,7 @@ class SegmenterNode(PromptedNode):
             "processing_p99_ms": f"{self._processing_ms.percentile(99):.2f}",
             "backend": self._backend_name or "none",
             "last_problem": self._last_problem,
+            **self.everything_diagnostics(),
             **info,
         }
         status = DiagnosticStatus(
@@ -314,6 +322,7 @@ class SegmenterNode(PromptedNode):
         self._stopping.set()
         self._slot.close()
         self._worker.join(timeout=5.0)
+        self._everything_thread.join(timeout=5.0)
         super().destroy_node()
 
 

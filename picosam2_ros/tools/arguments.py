@@ -56,3 +56,10 @@ def image_id_set(text: str) -> frozenset[int]:
         ) from None
     except (CocoFormatError, OSError) as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def unit_interval(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+    return value

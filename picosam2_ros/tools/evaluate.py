@@ -11,11 +11,18 @@ No ROS graph is involved.
 With ``--results FILE.json --annotations A.json`` it scores a COCO-style result file
 (for example the PicoSAM2 authors' own predictions) on that data set's instances
 instead, with the same metrics and report (``picosam2_ros.evaluation.results_file``).
+
+With ``--everything`` the prompts are ignored: every frame goes through
+``core.everything.segment_everything`` (a grid of point prompts, hierarchical by
+default) and the masks are scored class-agnostically against every ground-truth instance
+(``picosam2_ros.evaluation.everything``: recall at IoU 0.5 and 0.75, COCO-style AR@100,
+false masks per image, by object size).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -31,9 +38,17 @@ from picosam2_ros.bags.coco import CocoDataset, CocoFormatError
 from picosam2_ros.bags.layout import TOPIC_GROUND_TRUTH, PromptSpec
 from picosam2_ros.bags.reader import BagError, DatasetBag
 from picosam2_ros.bags.typestore import MessageDefinitionsNotFoundError
+from picosam2_ros.core.everything import EverythingError, EverythingSettings, segment_everything
 from picosam2_ros.core.geometry import MODEL_INPUT_SIZE
 from picosam2_ros.core.pipeline import CropSettings, segment_frame
 from picosam2_ros.core.prompts import LABEL_FOREGROUND, ObjectPrompt
+from picosam2_ros.evaluation.everything import (
+    ImageRecall,
+    evaluate_image,
+    format_everything_summary,
+    summarise,
+)
+from picosam2_ros.evaluation.masks import CroppedMask
 from picosam2_ros.evaluation.protocol import CropProtocol
 from picosam2_ros.evaluation.report import format_summary
 from picosam2_ros.evaluation.results_file import (
@@ -49,6 +64,7 @@ from picosam2_ros.tools.arguments import (
     image_id_set,
     non_negative_int,
     positive_int,
+    unit_interval,
 )
 
 #: Exit codes.
@@ -78,6 +94,12 @@ full-frame IoU. Results that match no instance are counted in the report.
 
 Validation figures on coco-val2017-sample leave out the demo photographs the package
 ships: --exclude-images demo.
+
+--everything ignores the prompts and segments every frame with a grid of point
+prompts (hierarchical unless --dense); it reports, over all ground-truth instances and
+by size, the share matched by some mask at IoU >= 0.5 and 0.75, COCO-style AR@100
+(one-to-one matching, IoU 0.50:0.05:0.95, categories ignored), masks and false masks
+(best IoU < 0.5) per image, and the grid crops run per frame, into everything.json.
 
 exit status: 0 evaluated; 1 nothing could be evaluated; 2 bad input (bag missing,
 unreadable, empty or without the expected topics; model missing or not loadable; bad
@@ -166,6 +188,60 @@ def build_parser() -> argparse.ArgumentParser:
         help="best and worst instances shown in overlays.png (0 = no grid; default: %(default)s)",
     )
     parser.add_argument("--no-plots", action="store_true", help="write report.json only")
+    everything = parser.add_argument_group("segment everything (--everything)")
+    everything.add_argument(
+        "--everything",
+        action="store_true",
+        help="segment every frame without prompts and report class-agnostic recall",
+    )
+    defaults = EverythingSettings()
+    everything.add_argument(
+        "--points-per-side",
+        type=positive_int,
+        default=defaults.points_per_side,
+        metavar="N",
+        help="dense grid points along the longer side (default: %(default)s)",
+    )
+    everything.add_argument(
+        "--dense",
+        action="store_true",
+        help="run the whole dense grid (no hierarchical second pass)",
+    )
+    everything.add_argument(
+        "--sparse-stride",
+        type=positive_int,
+        default=defaults.sparse_stride,
+        metavar="K",
+        help="hierarchical first pass: every K-th grid point per axis (default: %(default)s)",
+    )
+    everything.add_argument(
+        "--confident-score",
+        type=unit_interval,
+        default=defaults.confident_score,
+        metavar="S",
+        help="first-pass masks at least this stable cover their area (default: %(default)s)",
+    )
+    everything.add_argument(
+        "--min-score",
+        type=unit_interval,
+        default=defaults.min_score,
+        metavar="S",
+        help="drop masks with a lower stability score (default: %(default)s)",
+    )
+    everything.add_argument(
+        "--nms-iou",
+        type=unit_interval,
+        default=defaults.nms_iou,
+        metavar="T",
+        help="drop a mask overlapping a better one at this IoU (default: %(default)s)",
+    )
+    everything.add_argument(
+        "--max-masks",
+        type=positive_int,
+        default=defaults.max_masks,
+        metavar="N",
+        help="most masks per frame (default: %(default)s)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     return parser
 
@@ -208,11 +284,113 @@ def load_backends(
     return {"point": point, "box": box}
 
 
+def everything_settings(args: argparse.Namespace) -> EverythingSettings:
+    return EverythingSettings(
+        points_per_side=args.points_per_side,
+        hierarchical=not args.dense,
+        sparse_stride=args.sparse_stride,
+        confident_score=args.confident_score,
+        min_score=args.min_score,
+        nms_iou=args.nms_iou,
+        max_masks=args.max_masks,
+    )
+
+
+def run_everything(args: argparse.Namespace, backends: dict[str, InferenceBackend]) -> int:
+    """``--everything``: segment every frame without prompts, score class-agnostically."""
+    settings = everything_settings(args)
+    excluded = frozenset().union(*args.exclude_images)
+    records: list[ImageRecall] = []
+    crops = frames_skipped = 0
+    segment_s = 0.0
+    try:
+        settings.check()
+        with DatasetBag(args.bag) as bag:
+            for frame in tqdm(bag.frames(), desc="frames", unit="frame", disable=args.no_progress):
+                if args.max_images is not None and len(records) >= args.max_images:
+                    break
+                if frame.image_id in excluded or frame.rgb is None or not frame.has_ground_truth:
+                    frames_skipped += 1
+                    continue
+                t0 = time.perf_counter()
+                result = segment_everything(frame.rgb, "rgb8", backends, settings)
+                segment_s += time.perf_counter() - t0
+                crops += result.crops_run
+                objects = result.frame.objects
+                truths = [
+                    CroppedMask.from_frame(gt.mask) for _, gt in sorted(frame.ground_truth.items())
+                ]
+                records.append(
+                    evaluate_image(
+                        [CroppedMask(o.crop, o.mask) for o in objects],
+                        [o.score for o in objects],
+                        truths,
+                        frame.width,
+                        frame.height,
+                        frame.image_id,
+                    )
+                )
+    except (BagError, MessageDefinitionsNotFoundError, EverythingError) as exc:
+        return _fail(EXIT_BAD_INPUT, str(exc))
+    summary = summarise(records)
+    frames = len(records)
+    report = {
+        "tool": "picosam2-evaluate --everything",
+        "bag": str(Path(args.bag).resolve()),
+        "models": {"point": dict(getattr(backends["point"], "info", {}))},
+        "settings": {
+            "points_per_side": settings.points_per_side,
+            "hierarchical": settings.hierarchical,
+            "sparse_stride": settings.sparse_stride,
+            "confident_score": settings.confident_score,
+            "min_score": settings.min_score,
+            "nms_iou": settings.nms_iou,
+            "max_masks": settings.max_masks,
+            "max_crop_fill": settings.max_crop_fill,
+            "crop_side_px": settings.crop_side_px,
+        },
+        "threads": args.threads,
+        "exclude_images": sorted(excluded),
+        "frames_skipped": frames_skipped,
+        "crops_per_frame": crops / frames if frames else None,
+        "ms_per_frame": 1000.0 * segment_s / frames if frames else None,
+        "summary": summary,
+        "images": [
+            {
+                "image_id": r.image_id,
+                "masks": r.masks,
+                "false_masks": r.false_masks,
+                "best_iou": [round(float(v), 4) for v in r.best_iou],
+            }
+            for r in records
+        ],
+    }
+    try:
+        args.report.mkdir(parents=True, exist_ok=True)
+        path = args.report / "everything.json"
+        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        return _fail(EXIT_BAD_INPUT, f"cannot write the report to {args.report}: {exc}")
+    print(format_everything_summary(summary))
+    if frames:
+        strategy = "dense" if args.dense else "hierarchical"
+        print(
+            f"  {report['crops_per_frame']:.1f} crops and {report['ms_per_frame']:.1f} ms per "
+            f"frame ({strategy}, {settings.points_per_side} points per side)"
+        )
+    print(f"wrote {path}")
+    if summary["instances"] == 0:
+        return _fail(EXIT_NOTHING_EVALUATED, "no instance could be evaluated")
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         backends = load_backends(args.model, args.box_model, args.threads)
     except ModelLoadError as exc:
         return _fail(EXIT_BAD_INPUT, str(exc))
+    if args.everything:
+        return run_everything(args, backends)
     settings = CropSettings(point_side_px=MODEL_INPUT_SIZE)
     session = EvaluationSession(
         CropProtocol(point_side=settings.point_side_px, box_margin=settings.box_margin),

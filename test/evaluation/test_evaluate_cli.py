@@ -101,3 +101,51 @@ def test_bad_inputs(
         evaluate.main(["--help"])
     assert exc.value.code == 0
     assert "NOT COCO AP" in capsys.readouterr().out
+
+
+def test_everything_finds_every_instance_once(
+    tiny_set: TinySet,
+    tiny_bag: Path,
+    colour_model: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "everything"
+    args = ["--bag", str(tiny_bag), "--model", str(colour_model), "--report", str(out)]
+    assert run_cli([*args, "--everything", "--points-per-side", "32"]) == 0
+    printed = capsys.readouterr().out
+    assert "AR@100" in printed
+    report = json.loads((out / "everything.json").read_text(encoding="utf-8"))
+    summary = report["summary"]
+    assert summary["images"] == len(tiny_set.object_ids)
+    assert summary["instances"] == tiny_set.instances
+    # exact masks, one per object, nothing on the background
+    assert summary["recall_75"] == 1.0 and summary["ar_100"] == pytest.approx(1.0, abs=0.02)
+    assert summary["false_masks_per_image"] == 0.0
+    assert summary["masks_per_image"] == tiny_set.instances / len(tiny_set.object_ids)
+    assert report["settings"]["hierarchical"] is True
+    assert 0 < report["crops_per_frame"] < 32 * 25
+
+
+def test_excluded_images_are_left_out_of_both_modes(
+    tiny_set: TinySet, tiny_bag: Path, colour_model: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "r"
+    args = ["--bag", str(tiny_bag), "--model", str(colour_model), "--report", str(out)]
+    assert run_cli([*args, "--exclude-images", "1", "3", "--no-plots"]) == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    kept = len(tiny_set.object_ids[1]) + len(tiny_set.object_ids[3])
+    assert report["counts"]["instances_evaluated"] == kept
+    assert run_cli([*args, "--everything", "--dense", "--exclude-images", "1", "3"]) == 0
+    report = json.loads((out / "everything.json").read_text(encoding="utf-8"))
+    assert report["summary"]["instances"] == kept
+    assert report["exclude_images"] == [1, 3]
+    assert report["settings"]["hierarchical"] is False
+
+
+def test_everything_grid_denser_than_the_frames_is_a_bad_input(
+    tiny_bag: Path, colour_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--bag", str(tiny_bag), "--model", str(colour_model), "--report", str(tmp_path)]
+    assert run_cli([*args, "--everything", "--points-per-side", "500"]) == evaluate.EXIT_BAD_INPUT
+    assert "denser than the 224x176 image" in capsys.readouterr().err

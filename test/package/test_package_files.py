@@ -167,11 +167,12 @@ def test_launch_file_arguments_executables_and_config_exist(launch_file: Path) -
 def test_config_files_use_ros_parameter_layout_and_known_parameters() -> None:
     import yaml
 
+    from picosam2_ros.nodes.everything import EVERYTHING_PARAMS
     from picosam2_ros.nodes.segmenter_node import PARAMS
 
     data = yaml.safe_load((ROOT / "config" / "segmenter.yaml").read_text())
     params = data["/**"]["ros__parameters"]
-    known = {spec.name: spec.default for spec in PARAMS}
+    known = {spec.name: spec.default for spec in (*PARAMS, *EVERYTHING_PARAMS)}
     assert set(params) == set(known)
     for name, value in params.items():
         assert type(value) is type(known[name]), name
