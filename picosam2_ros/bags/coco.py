@@ -195,6 +195,20 @@ def _check_annotations(path: Path, entries: list[Any]) -> None:
         seen.add(entry["id"])
 
 
+def read_json_file(path: Path, what: str, error: type[Exception]) -> tuple[Any, str]:
+    """A JSON file's content and its SHA-256 (which reports record, so a figure names the
+    exact file it came from). Raises FileNotFoundError naming ``what``, or ``error`` when
+    the file is not JSON."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    raw = path.read_bytes()
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid JSON: {exc}") from None
+    return data, hashlib.sha256(raw).hexdigest()
+
+
 class CocoDataset:
     """A COCO-format instance annotation file, validated and indexed."""
 
@@ -230,16 +244,10 @@ class CocoDataset:
             CocoFormatError: the file is not a usable COCO instances file.
         """
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"annotation file not found: {path}")
-        raw = path.read_bytes()
-        try:
-            data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CocoFormatError(f"{path}: not valid JSON: {exc}") from None
+        data, sha256 = read_json_file(path, "annotation file", CocoFormatError)
         if not isinstance(data, dict):
             raise CocoFormatError(f"{path}: the top level must be a JSON object")
-        return cls(path, data, hashlib.sha256(raw).hexdigest())
+        return cls(path, data, sha256)
 
     def image_ids(self) -> list[int]:
         """All image ids, ascending."""

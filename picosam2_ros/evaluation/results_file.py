@@ -28,8 +28,6 @@ data set cannot use (crowd, undecodable), and second results for one annotation.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +36,14 @@ from typing import Any
 
 import numpy as np
 
-from picosam2_ros.bags.coco import CocoDataset, ImageRecord, LoadedImage, decode_rle, load_image
+from picosam2_ros.bags.coco import (
+    CocoDataset,
+    ImageRecord,
+    LoadedImage,
+    decode_rle,
+    load_image,
+    read_json_file,
+)
 from picosam2_ros.bags.layout import Instance, frame_stamp_ns
 from picosam2_ros.bags.reader import CategoryInfo, DatasetInfo, ObjectInfo
 from picosam2_ros.core.postprocess import resize_mask
@@ -99,13 +104,7 @@ def load_results(path: Path | str) -> tuple[list[dict[str, Any]], str]:
     with an integer ``image_id`` and a ``segmentation``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"result file not found: {path}")
-    raw = path.read_bytes()
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ResultsFileError(f"{path}: not valid JSON: {exc}") from None
+    data, sha256 = read_json_file(path, "result file", ResultsFileError)
     if not isinstance(data, list):
         raise ResultsFileError(f"{path}: a result file is a JSON list of results")
     for i, entry in enumerate(data):
@@ -117,7 +116,7 @@ def load_results(path: Path | str) -> tuple[list[dict[str, Any]], str]:
             raise ResultsFileError(f"{path}: result [{i}] has no 'segmentation'")
         if "annotation_id" in entry and not _is_int(entry["annotation_id"]):
             raise ResultsFileError(f"{path}: result [{i}] has a non-integer 'annotation_id'")
-    return data, hashlib.sha256(raw).hexdigest()
+    return data, sha256
 
 
 def decode_result(
