@@ -73,8 +73,10 @@ def rig(files: dict[str, Path]) -> Iterator[Rig]:
     emulator.detach_camera(r.camera)
 
 
-def settings(**overrides: object) -> EverythingSettings:
-    return EverythingSettings(**{"points_per_side": POINTS_PER_SIDE, **overrides})  # type: ignore[arg-type]
+def settings(
+    points_per_side: int = POINTS_PER_SIDE, hierarchical: bool = True
+) -> EverythingSettings:
+    return EverythingSettings(points_per_side=points_per_side, hierarchical=hierarchical)
 
 
 def sweep_until_done(rig: Rig, limit: int = 3000) -> tuple[SweepResult, int]:
