@@ -111,3 +111,18 @@ def load_calibration_file(value: str, width: int, height: int) -> Calibration:
         return calibration_from_dict(data, width, height)
     except (OSError, yaml.YAMLError, CalibrationError) as exc:
         raise ValueError(f"calibration_file {path}: {exc}") from None
+
+
+#: Logged when a camera has no calibration file.
+UNCALIBRATED_WARNING = (
+    "no calibration_file: camera_info is uncalibrated (K, R, P all zero); "
+    "calibrate with camera_calibration and set calibration_file"
+)
+
+
+def calibration_or_uncalibrated(value: str, width: int, height: int) -> tuple[Calibration, bool]:
+    """``load_calibration_file(value, ...)``, or the uncalibrated all-zero calibration when
+    ``value`` is empty; the flag says which (True: calibrated)."""
+    if not value:
+        return uncalibrated(width, height), False
+    return load_calibration_file(value, width, height), True

@@ -12,6 +12,13 @@ stamp of the frame it was computed on (0 = no result yet: reported SKIPPED, wait
 its first turn). Tracked prompts are re-centred on each new mask and reported lost after
 ``lost_after`` empty masks of their own frames (``core.prompt_book``).
 
+Segment everything (``configure_sweep``): a sweep of grid-point ROIs (``sweep``) takes
+turns with the prompts as one more participant after them, one point per turn, under the
+same settle rule; a frame that completes a sweep carries its result (``everything``).
+Turns rather than priority: prompts of a robot usually stand for long (tracked objects),
+so a sweep that waited for no prompt to stand might never run, while a turn costs each
+prompt only one point's frames (``settle_frames`` + 1) per round.
+
 Per frame, from the capture thread::
 
     frame = machine.read(metadata)      # stamp, outputs, KPIs, geometry (decode)
@@ -35,8 +42,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from picosam2_ros.camera.output import OutputError, mask_result, tensor_to_logits
-from picosam2_ros.camera.scheduler import RoiScheduler
+from picosam2_ros.camera.scheduler import Attribution, RoiScheduler
 from picosam2_ros.camera.sensor import StreamGeometry, prompt_to_roi, sensor_timestamp_to_ros_ns
+from picosam2_ros.camera.sweep import SWEEP_ID, EverythingSweep, SweepResult
+from picosam2_ros.core.everything import EverythingSettings
 from picosam2_ros.core.geometry import Roi
 from picosam2_ros.core.pipeline import EMPTY_ROI, FrameResult, ObjectResult, ObjectStatus
 from picosam2_ros.core.prompt_book import PromptBook
@@ -50,6 +59,7 @@ FRAME_COUNTERS = (
     "frames_stale_prompt",
     "results",
     "bad_outputs",
+    "everything_sweeps",
 )
 
 
@@ -112,7 +122,8 @@ class FrameOutcome:
     segmentation, mask and overlay are published); ``objects``: every standing object's
     latest result, in ascending id; ``lost``: the ids reported lost; ``next_roi``: the
     ROI just set on the sensor, or None when the ROI in force stays; ``result``: the
-    objects' results as one frame (``inference_ms``: the sensor's DNN runtime)."""
+    objects' results as one frame (``inference_ms``: the sensor's DNN runtime);
+    ``everything``: the segment-everything sweep this frame completed, if any."""
 
     frame: CapturedFrame
     fresh: bool
@@ -120,6 +131,7 @@ class FrameOutcome:
     lost: frozenset[int]
     next_roi: Roi | None
     result: FrameResult
+    everything: SweepResult | None = None
 
 
 class CameraStateMachine:
@@ -156,6 +168,8 @@ class CameraStateMachine:
         self._latest: dict[int, LatestResult] = {}
         self._frame = 0
         self._attributed = False  # whether the frame being handled was attributed
+        self.sweep: EverythingSweep | None = None
+        self._swept: SweepResult | None = None  # a sweep completed by the current frame
 
     # ------------------------------------------------------------------ set-up
     def camera_opened(self, camera: SensorApi, raw_size: tuple[int, int]) -> None:
@@ -166,6 +180,17 @@ class CameraStateMachine:
             self._geometry = StreamGeometry((self.width, self.height), raw_size)
             self.scheduler = RoiScheduler(self.scheduler.turn_frames, self.scheduler.settle_frames)
             self._turns_seen = 0
+            if self.sweep is not None:
+                self.sweep.restart()
+
+    def configure_sweep(self, settings: EverythingSettings | None) -> None:
+        """Segment everything with these settings from now on (None: stop); a sweep in
+        progress starts again. Raises EverythingError for settings out of range or a
+        grid denser than the frame (the sweep in force stays then)."""
+        sweep = None if settings is None else EverythingSweep((self.width, self.height), settings)
+        with self.lock:
+            self.sweep = sweep
+            self.prompt_changed(SWEEP_ID)  # outputs in flight belong to the old sweep
 
     def prompt_changed(self, object_id: int) -> None:
         """A user set, replaced or removed this prompt (caller holds ``lock``): outputs
@@ -202,6 +227,7 @@ class CameraStateMachine:
     def step(self, frame: CapturedFrame) -> FrameOutcome:
         """Attribute the frame's output, set the next ROI on the sensor, and say what the
         frame publishes."""
+        self._swept = None
         fresh = self._attribute(frame)
         next_roi = self._plan_next(frame)
         camera = self._camera
@@ -216,7 +242,7 @@ class CameraStateMachine:
         result = FrameResult(self.width, self.height, [o.result for o in objects], dnn_ms)
         if fresh:
             self.counts["results"] += 1
-        return FrameOutcome(frame, fresh, objects, lost, next_roi, result)
+        return FrameOutcome(frame, fresh, objects, lost, next_roi, result, self._swept)
 
     def _attribute(self, frame: CapturedFrame) -> bool:
         """Give the frame's output to the prompt whose ROI was in force (settle rule);
@@ -228,6 +254,9 @@ class CameraStateMachine:
                 if who.reason == "settling":
                     self.counts["frames_settling"] += 1
                 return False
+            if who.object_id == SWEEP_ID:
+                self._attribute_sweep(frame, who)
+                return False
             prompt = next((p for p in self.book.snapshot() if p.object_id == who.object_id), None)
             if prompt is None or self._revisions.get(who.object_id, 0) != self._turn_revision:
                 # The prompt was replaced after its ROI was planned: this output is of the
@@ -238,11 +267,8 @@ class CameraStateMachine:
                 self.attributions.append((frame.number, who.object_id, who.roi))
         if not frame.outputs or who.roi is None:
             return False
-        try:
-            logits = tensor_to_logits(frame.outputs[0])
-        except OutputError as exc:
-            self.counts["bad_outputs"] += 1
-            self._report(f"output:{exc}", f"network output ignored: {exc}")
+        logits = self._logits(frame)
+        if logits is None:
             return False
         s = self.settings
         roi_main = frame.geometry.sensor_roi_to_main(who.roi)
@@ -257,6 +283,36 @@ class CameraStateMachine:
                 self._latest[who.object_id] = LatestResult(result, frame.stamp_ns)
         return True
 
+    def _logits(self, frame: CapturedFrame) -> np.ndarray | None:
+        """The frame's first output as logits, or None (reported) when it is not a mask."""
+        try:
+            return tensor_to_logits(frame.outputs[0]) if frame.outputs else None
+        except OutputError as exc:
+            self.counts["bad_outputs"] += 1
+            self._report(f"output:{exc}", f"network output ignored: {exc}")
+            return None
+
+    def _attribute_sweep(self, frame: CapturedFrame, who: Attribution) -> None:
+        """Give the frame's output to the sweep's current point (caller holds ``lock``);
+        a frame without output leaves the point waiting for the turn's next frame."""
+        sweep, prompt = self.sweep, self.sweep.prompt() if self.sweep else None
+        if sweep is None or prompt is None or self._turn_revision != self._revisions.get(SWEEP_ID):
+            self.counts["frames_stale_prompt"] += 1
+            return
+        if who.roi is None:
+            return
+        self.attributions.append((frame.number, SWEEP_ID, who.roi))
+        logits = self._logits(frame)
+        if logits is None:
+            return
+        roi_main = frame.geometry.sensor_roi_to_main(who.roi)
+        result = mask_result(prompt, logits, roi_main, self.settings.mask_threshold)
+        dnn_ms = frame.kpi[0] if frame.kpi else 0.0
+        self._swept = sweep.take(result, frame.number, frame.stamp_ns, dnn_ms)
+        if self._swept is not None:
+            self.counts["everything_sweeps"] += 1
+        self.scheduler.end_turn(SWEEP_ID)  # one attributed frame per point
+
     def _plan_next(self, frame: CapturedFrame) -> Roi | None:
         """The next turn's ROI, when the sensor must get a new one."""
         with self.lock:
@@ -268,6 +324,10 @@ class CameraStateMachine:
                     )
                 except (PromptError, ValueError) as exc:
                     self._report(f"roi:{exc}", f"no ROI for a prompt: {exc}")
+            point = self.sweep.prompt() if self.sweep is not None else None
+            if point is not None:
+                s = self.settings
+                rois[SWEEP_ID] = prompt_to_roi(point, frame.geometry, s.roi_side_px, s.box_margin)
             new_roi = self.scheduler.advance(frame.number, rois, self._attributed)
             self._attributed = False
             if self.scheduler.turns != self._turns_seen:
@@ -275,6 +335,8 @@ class CameraStateMachine:
                 current = self.scheduler.current
                 self._turn_revision = self._revisions.get(current, 0) if current else 0
                 self._turns_seen = self.scheduler.turns
+                if current == SWEEP_ID and self.sweep is not None:
+                    self.sweep.started(frame.number)
             return new_roi
 
 

@@ -188,6 +188,14 @@ def sparse_indices(columns: int, rows: int, stride: int) -> np.ndarray:
     return (rws[:, None] * columns + cols[None, :]).ravel()
 
 
+def first_pass_indices(columns: int, rows: int, settings: EverythingSettings) -> np.ndarray:
+    """Raster indices of the first pass: the sparse subset when hierarchical, else the
+    whole dense grid."""
+    if settings.hierarchical and settings.sparse_stride > 1:
+        return sparse_indices(columns, rows, settings.sparse_stride)
+    return np.arange(columns * rows)
+
+
 def _covers_centre(obj: ObjectResult) -> bool:
     """The mask holds the centre of its crop, the pixel the model was asked about."""
     return obj.status == ObjectStatus.OK and bool(
@@ -210,6 +218,41 @@ def _centre_component(obj: ObjectResult, settings: EverythingSettings) -> np.nda
     return part
 
 
+def candidate_from_result(
+    obj: ObjectResult,
+    point: tuple[float, float],
+    order: int,
+    settings: EverythingSettings,
+    covered: np.ndarray | None = None,
+) -> Candidate | None:
+    """The candidate one grid point's mask gives (``obj``: the point crop's result, its
+    mask over its crop), or None when the mask fails a filter of the module docstring.
+
+    ``covered``, a full-frame bool map, receives every mask that holds its crop's centre
+    and scores at least ``confident_score``, also those the filters then drop: a crop
+    filled by one confident surface says that surface needs no denser prompts either.
+    """
+    if covered is not None and obj.score >= settings.confident_score and _covers_centre(obj):
+        covered[obj.crop.slices] |= obj.mask
+    part = _centre_component(obj, settings)
+    if part is None:
+        return None
+    x, y, w, h = cv2.boundingRect(part.view(np.uint8))
+    bbox = Roi(obj.crop.x + x, obj.crop.y + y, w, h)
+    tight = np.ascontiguousarray(part[y : y + h, x : x + w])
+    return Candidate((float(point[0]), float(point[1])), obj.crop, bbox, tight, obj.score, order)
+
+
+def uncovered_points(points: np.ndarray, indices: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """The ``indices`` (into ``points``) whose pixel ``covered`` does not mark: the
+    hierarchical second pass."""
+    height, width = covered.shape
+    cols = np.minimum(points[indices, 0].astype(np.int64), width - 1)
+    rws = np.minimum(points[indices, 1].astype(np.int64), height - 1)
+    result: np.ndarray = indices[~covered[rws, cols]]
+    return result
+
+
 def _run_points(
     image: np.ndarray,
     encoding: str,
@@ -220,12 +263,8 @@ def _run_points(
     covered: np.ndarray | None = None,
 ) -> tuple[list[Candidate], float]:
     """Candidates of the given grid points (batches of ``batch_size`` crops through
-    ``core.pipeline.segment_frame``) and the backend time in ms.
-
-    ``covered``, a full-frame bool map, receives every mask that holds its crop's centre
-    and scores at least ``confident_score``, also those the filters then drop: a crop
-    filled by one confident surface says that surface needs no denser prompts either.
-    """
+    ``core.pipeline.segment_frame``) and the backend time in ms; ``covered`` as in
+    ``candidate_from_result``."""
     crop_settings = CropSettings(point_side_px=settings.crop_side_px, threshold=settings.threshold)
     candidates: list[Candidate] = []
     inference_ms = 0.0
@@ -237,26 +276,11 @@ def _run_points(
         frame = segment_frame(image, encoding, prompts, backends, crop_settings)
         inference_ms += frame.inference_ms
         for obj in frame.objects:
-            confident = obj.score >= settings.confident_score and _covers_centre(obj)
-            if covered is not None and confident:
-                covered[obj.crop.slices] |= obj.mask
-            part = _centre_component(obj, settings)
-            if part is None:
-                continue
             i = obj.object_id - 1
-            x, y, w, h = cv2.boundingRect(part.view(np.uint8))
-            b = Roi(obj.crop.x + x, obj.crop.y + y, w, h)
-            tight = part[y : y + h, x : x + w]
-            candidates.append(
-                Candidate(
-                    (float(points[i, 0]), float(points[i, 1])),
-                    obj.crop,
-                    b,
-                    np.ascontiguousarray(tight),
-                    obj.score,
-                    int(orders[i]),
-                )
-            )
+            point = (float(points[i, 0]), float(points[i, 1]))
+            cand = candidate_from_result(obj, point, int(orders[i]), settings, covered)
+            if cand is not None:
+                candidates.append(cand)
     return candidates, inference_ms
 
 
@@ -288,7 +312,7 @@ def mask_nms(candidates: Sequence[Candidate], iou_threshold: float, limit: int) 
     return kept
 
 
-def _to_object(object_id: int, cand: Candidate) -> ObjectResult:
+def candidate_to_object(object_id: int, cand: Candidate) -> ObjectResult:
     """A kept candidate as a result object, its mask over its crop like a prompted one."""
     mask = np.zeros((cand.crop.height, cand.crop.width), dtype=bool)
     dy, dx = cand.bbox.y - cand.crop.y, cand.bbox.x - cand.crop.x
@@ -330,10 +354,7 @@ def segment_everything(
     points = grid_points(width, height, settings.points_per_side)
     orders = np.arange(len(points))
 
-    if settings.hierarchical and settings.sparse_stride > 1:
-        first = sparse_indices(columns, rows, settings.sparse_stride)
-    else:
-        first = orders
+    first = first_pass_indices(columns, rows, settings)
     hierarchical = len(first) < len(points)
     covered = np.zeros((height, width), dtype=bool) if hierarchical else None
     candidates, inference_ms = _run_points(
@@ -342,9 +363,7 @@ def segment_everything(
     second_count = skipped = 0
     if covered is not None:
         rest = np.setdiff1d(orders, first)
-        cols = np.minimum(points[rest, 0].astype(np.int64), width - 1)
-        rws = np.minimum(points[rest, 1].astype(np.int64), height - 1)
-        todo = rest[~covered[rws, cols]]
+        todo = uncovered_points(points, rest, covered)
         skipped = len(rest) - len(todo)
         second_count = len(todo)
         more, more_ms = _run_points(image, encoding, points[todo], orders[todo], backends, settings)
@@ -352,7 +371,7 @@ def segment_everything(
         inference_ms += more_ms
 
     kept = mask_nms(candidates, settings.nms_iou, settings.max_masks)
-    objects = [_to_object(k + 1, cand) for k, cand in enumerate(kept)]
+    objects = [candidate_to_object(k + 1, cand) for k, cand in enumerate(kept)]
     return EverythingResult(
         FrameResult(width, height, objects, inference_ms),
         first_pass_crops=len(first),

@@ -13,7 +13,12 @@ measures it and on full frames. Pure numpy + matplotlib; nothing here imports rc
   category, per size, latency), the JSON report and a text summary;
 - ``plots``: the PNG plots;
 - ``session``: one evaluation run (evaluator + overlays + writing it all out), shared
-  by ``evaluator_node`` and ``picosam2-evaluate``.
+  by ``evaluator_node`` and ``picosam2-evaluate``;
+- ``everything``: class-agnostic recall of segment-everything masks (recall at IoU 0.5
+  and 0.75, AR@100, false masks per image);
+- ``everything_session``: segment-everything results matched to ground truth by stamp
+  and scored per frame, shared by ``evaluator_node`` (``mode: everything``) and
+  ``picosam2-evaluate --everything``.
 """
 
 from picosam2_ros.evaluation.evaluator import Evaluator, GroundTruthInstance, Prediction

@@ -32,7 +32,7 @@ from picosam2_ros.evaluation.overlays import OverlayCollector
 from picosam2_ros.evaluation.plots import write_plots
 from picosam2_ros.evaluation.protocol import CropProtocol
 from picosam2_ros.evaluation.records import InstanceRecord
-from picosam2_ros.evaluation.report import build_report, write_report
+from picosam2_ros.evaluation.report import build_report, format_summary, write_report
 
 
 def ground_truth_from_msg(msg: Any) -> list[GroundTruthInstance]:
@@ -88,24 +88,10 @@ def ground_truth_from_frame(frame: DatasetFrame) -> list[GroundTruthInstance]:
     ]
 
 
-class EvaluationSession:
-    """An ``Evaluator`` plus its overlay collector, clock and output.
+class InputClock:
+    """When the first and the latest input arrived (monotonic seconds)."""
 
-    ``overlay_count``: best and worst tiles kept for the overlay grid (0 = none).
-    """
-
-    def __init__(
-        self,
-        protocol: CropProtocol | None = None,
-        overlay_count: int = 8,
-        max_pending_frames: int = 1000,
-    ) -> None:
-        self.overlays = OverlayCollector(overlay_count) if overlay_count > 0 else None
-        self.evaluator = Evaluator(
-            protocol=protocol or CropProtocol(),
-            overlays=self.overlays,
-            max_pending_frames=max_pending_frames,
-        )
+    def __init__(self) -> None:
         self.first_data_s: float | None = None
         self.last_data_s: float | None = None
 
@@ -115,6 +101,41 @@ class EvaluationSession:
             self.first_data_s = t
         self.last_data_s = t
         return t
+
+    @property
+    def data_wall_s(self) -> float | None:
+        """Seconds from the first to the last input."""
+        if self.first_data_s is None or self.last_data_s is None:
+            return None
+        return self.last_data_s - self.first_data_s
+
+
+class EvaluationSession(InputClock):
+    """An ``Evaluator`` plus its overlay collector, clock and output.
+
+    ``overlay_count``: best and worst tiles kept for the overlay grid (0 = none).
+    """
+
+    #: Counts that mean something went wrong (diagnostics turn WARN).
+    TROUBLE_COUNTS = (
+        "instances_unmatched",
+        "results_for_unseen_stamps_frames",
+        "instances_missing_in_evaluated_frames",
+    )
+
+    def __init__(
+        self,
+        protocol: CropProtocol | None = None,
+        overlay_count: int = 8,
+        max_pending_frames: int = 1000,
+    ) -> None:
+        super().__init__()
+        self.overlays = OverlayCollector(overlay_count) if overlay_count > 0 else None
+        self.evaluator = Evaluator(
+            protocol=protocol or CropProtocol(),
+            overlays=self.overlays,
+            max_pending_frames=max_pending_frames,
+        )
 
     # ----------------------------------------------------------------- ROS path
     def set_dataset_info_json(self, text: str) -> DatasetInfo:
@@ -176,12 +197,25 @@ class EvaluationSession:
         )
 
     # ------------------------------------------------------------------- output
-    @property
-    def data_wall_s(self) -> float | None:
-        """Seconds from the first to the last input."""
-        if self.first_data_s is None or self.last_data_s is None:
-            return None
-        return self.last_data_s - self.first_data_s
+    def running_figures(self) -> dict[str, str]:
+        """mIoU so far on the paper crop and on full frames, for diagnostics."""
+        records = self.evaluator.records
+        if not records:
+            return {"miou_paper_crop": "nan", "miou_full_frame": "nan"}
+        crop = sum(r.iou_crop for r in records) / len(records)
+        full = sum(r.iou_full for r in records) / len(records)
+        return {"miou_paper_crop": f"{crop:.4f}", "miou_full_frame": f"{full:.4f}"}
+
+    def headline(self) -> str:
+        counts = self.evaluator.counts()
+        return (
+            f"{counts['instances_evaluated']} instances in {counts['frames_evaluated']} frames, "
+            f"mIoU paper crop {self.running_figures()['miou_paper_crop']}"
+        )
+
+    @staticmethod
+    def format_report(report: Mapping[str, Any]) -> str:
+        return format_summary(report)
 
     def report(
         self,

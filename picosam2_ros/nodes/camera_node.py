@@ -17,6 +17,7 @@ Topics (relative to the node, remappable):
   out  segmentation  picosam2_ros/Segmentation: every standing object's latest result
                      (reliable, transient local: the package's results QoS)
   out  overlay       sensor_msgs/Image bgr8, computed only while subscribed
+  out  everything    picosam2_ros/Segmentation: each completed sweep (picosam2_ros.camera.sweep)
   out  /diagnostics  diagnostic_msgs/DiagnosticArray
 Services: clear_prompts (std_srvs/Trigger), remove_object (picosam2_ros/RemoveObject).
 The prompt topics and services are picosam2_ros.nodes.prompt_inputs.PromptedNode.
@@ -61,7 +62,7 @@ from picosam2_ros.camera.api import (
     open_camera,
     start_upload_log,
 )
-from picosam2_ros.camera.calibration import Calibration, load_calibration_file, uncalibrated
+from picosam2_ros.camera.calibration import UNCALIBRATED_WARNING, calibration_or_uncalibrated
 from picosam2_ros.camera.machine import CameraStateMachine, DecodeSettings
 from picosam2_ros.camera.scheduler import RoiScheduler
 from picosam2_ros.core.overlay import render_overlay
@@ -70,6 +71,7 @@ from picosam2_ros.core.prompt_book import PromptBook
 from picosam2_ros.core.stats import Laps, LatencyWindow, RateMeter
 from picosam2_ros.io.messages import ImageSlot, camera_info_msg, frame_to_msg, stamp_from_ns
 from picosam2_ros.msg import Segmentation
+from picosam2_ros.nodes.camera_everything import SweepOutput
 from picosam2_ros.nodes.camera_params import PARAMS
 from picosam2_ros.nodes.params import declare_all, image_qos_profile
 from picosam2_ros.nodes.prompt_inputs import PromptedNode
@@ -90,7 +92,11 @@ class CameraNode(PromptedNode):
         self.add_post_set_parameters_callback(self._on_params_set)
         self._width, self._height = self._p["width"], self._p["height"]
         self._network = check_network(self._p["network"])
-        self._calibration = self._load_calibration(self._p["calibration_file"])
+        self._calibration, calibrated = calibration_or_uncalibrated(
+            self._p["calibration_file"], self._width, self._height
+        )
+        if not calibrated:
+            self.get_logger().warning(UNCALIBRATED_WARNING)
 
         self._machine = CameraStateMachine(
             (self._width, self._height),
@@ -117,6 +123,8 @@ class CameraNode(PromptedNode):
         self._counts = self._machine.counts
         self._counts.update(camera_errors=0, reconnects=0)
         self._init_prompt_inputs()
+        self._sweep = SweepOutput(self, self._machine, self._problem)
+        self._sweep.configure(self._p)
         self._camera_error = ""
         self._camera_error_time = -1e9
         self._firmware = "not loaded"
@@ -151,15 +159,6 @@ class CameraNode(PromptedNode):
         )
 
     # ------------------------------------------------------------------ start-up
-    def _load_calibration(self, value: str) -> Calibration:
-        if not value:
-            self.get_logger().warning(
-                "no calibration_file: camera_info is uncalibrated (K, R, P all zero); "
-                "calibrate with camera_calibration and set calibration_file"
-            )
-            return uncalibrated(self._width, self._height)
-        return load_calibration_file(value, self._width, self._height)
-
     def _load_api(self) -> SimpleNamespace:
         source = self._p["emulator_source"]
         api = load_camera_api(emulated=bool(source))
@@ -214,6 +213,8 @@ class CameraNode(PromptedNode):
                 self._book.resize(self._p["max_objects"], self._p["lost_after"])
             if names & {"turn_frames", "settle_frames"}:
                 self._machine.scheduler.configure(self._p["turn_frames"], self._p["settle_frames"])
+        if SweepOutput.affected(names):
+            self._sweep.configure(self._p)
 
     # ------------------------------------------------------------------- prompts
     def _prompt_frame_size(self) -> tuple[int, int]:
@@ -316,6 +317,7 @@ class CameraNode(PromptedNode):
         if seg_msg is not None:
             self._seg_pub.publish(seg_msg)
             self._rate_results.tick()
+        self._sweep.publish(outcome.everything, header, self._backend_name())
         laps.lap("publish")
 
         if fresh and want_overlay and image is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from picosam2_ros.nodes.everything import FILTER_PARAMS
 from picosam2_ros.nodes.params import DIAGNOSTICS_PERIOD, IMAGE_QOS, ParamSpec
 
 PARAMS = (
@@ -131,6 +132,15 @@ PARAMS = (
         "frames after an ROI change that are attributed to nobody (>= the camera's ROI lag)",
         int_range=(0, 30),
     ),
+    ParamSpec(
+        "everything_points_per_side",
+        0,
+        "segment everything on the sensor: a sweep of ROIs over this grid (points along the "
+        "longer side, square cells, one ROI per frame, taking turns with the prompts), "
+        "published on `everything` when a sweep completes; 0 = off",
+        int_range=(0, 64),
+    ),
+    *FILTER_PARAMS,
     ParamSpec(
         "publish_qos",
         "reliable",

@@ -18,7 +18,15 @@ Topics (relative to the node, remappable):
                       running mIoU, missing / unmatched counts
 Service: ~/write_report (std_srvs/Trigger): write the report now.
 
-Matching: by (header stamp, object id). Results for stamps without ground truth wait
+``mode`` says what ``segmentation`` carries. "prompted" (default): results of the
+bag's prompts, scored per instance (below) into report.json. "everything": prompt-free
+segment-everything results (segmenter_node's ``everything`` topic, remapped onto
+``segmentation``), scored class-agnostically per frame against all of the frame's
+ground truth (recall at IoU 0.5 and 0.75, AR@100, false masks per image, by size:
+picosam2_ros.evaluation.everything_session, the code ``picosam2-evaluate --everything``
+runs) into everything.json; no overlays.
+
+Matching (prompted): by (header stamp, object id). Results for stamps without ground truth wait
 for it; the report counts those that never get one ("results for unseen stamps"),
 ground-truth objects without a result ("missing") and result objects without ground
 truth ("unmatched").
@@ -58,10 +66,9 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from picosam2_ros.bags.reader import BagError, stamp_ns
+from picosam2_ros.evaluation.everything_session import EverythingSession
 from picosam2_ros.evaluation.masks import MaskFormatError
 from picosam2_ros.evaluation.protocol import CropProtocol
-from picosam2_ros.evaluation.records import InstanceRecord
-from picosam2_ros.evaluation.report import format_summary
 from picosam2_ros.evaluation.session import EvaluationSession
 from picosam2_ros.io.image import ImageError, image_to_array
 from picosam2_ros.msg import Segmentation
@@ -71,12 +78,25 @@ from picosam2_ros.nodes.startup import spin_until_shutdown
 INFO_TOPIC = "/dataset/info"
 #: Frames kept while waiting for their result (overlay grid only).
 MAX_KEPT_IMAGES = 32
+#: Values of the ``mode`` parameter.
+MODES = ("prompted", "everything")
 
 PARAMS = (
     ParamSpec(
+        "mode",
+        "prompted",
+        "what `segmentation` carries: prompted = results of the bag's prompts, scored per "
+        "instance into report.json; everything = prompt-free segment-everything results "
+        "(segmenter_node's `everything` topic), scored class-agnostically into "
+        "everything.json (recall at IoU 0.5/0.75, AR@100, false masks per image)",
+        choices=MODES,
+        read_only=True,
+    ),
+    ParamSpec(
         "report_dir",
         "evaluation_report",
-        "folder for report.json and the PNG plots (created; files are replaced)",
+        "folder for report.json and the PNG plots, or everything.json (created; files are "
+        "replaced)",
     ),
     ParamSpec(
         "expected_frames",
@@ -166,9 +186,15 @@ class EvaluatorNode(Node):
         super().__init__("evaluator", **kwargs)
         self._p = declare_all(self, PARAMS)
         self.add_post_set_parameters_callback(self._on_params_set)
-        self.session = EvaluationSession(
-            CropProtocol(self._p["crop_side_px"], self._p["box_margin"]),
-            overlay_count=self._p["overlay_count"] if self._p["write_overlays"] else 0,
+        self.everything = self._p["mode"] == "everything"
+        overlays = self._p["write_overlays"] and not self.everything
+        self.session: EvaluationSession | EverythingSession = (
+            EverythingSession()
+            if self.everything
+            else EvaluationSession(
+                CropProtocol(self._p["crop_side_px"], self._p["box_margin"]),
+                overlay_count=self._p["overlay_count"] if overlays else 0,
+            )
         )
         #: Set when the report was written for expected_frames or the idle timeout.
         self.done: Future = Future()
@@ -179,8 +205,6 @@ class EvaluatorNode(Node):
         self._written_version = -1
         self._finished_version = -1
         self._expected_reached = False
-        self._sums = {"crop": 0.0, "full": 0.0}
-        self._count = 0
         self._bad = {
             "bad_ground_truth": 0,
             "bad_results": 0,
@@ -212,7 +236,7 @@ class EvaluatorNode(Node):
                     incompatible_qos=lambda event, topic=topic: self._on_incompatible(topic, event)
                 ),
             )
-        if self._p["write_overlays"]:
+        if overlays:
             self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data)
         # /dataset/info: a latched (TRANSIENT_LOCAL) subscription gets the message even
         # when it went out before this node started; the volatile one matches publishers
@@ -239,7 +263,9 @@ class EvaluatorNode(Node):
         self.create_timer(0.2, self._check_done)
         self.get_logger().info(
             f"evaluating '{self.resolve_topic_name('segmentation')}' against "
-            f"'{self.resolve_topic_name('ground_truth')}'; report to {self.report_dir}"
+            f"'{self.resolve_topic_name('ground_truth')}'"
+            + (" class-agnostically (segment everything)" if self.everything else "")
+            + f"; report to {self.report_dir}"
         )
 
     # ----------------------------------------------------------------- parameters
@@ -265,13 +291,6 @@ class EvaluatorNode(Node):
             self._warned.add(key)
             self.get_logger().warning(text + " (further occurrences counted in /diagnostics)")
 
-    def _account(self, records: list[InstanceRecord]) -> None:
-        self._data_version += 1
-        for record in records:
-            self._sums["crop"] += record.iou_crop
-            self._sums["full"] += record.iou_full
-        self._count += len(records)
-
     def _on_incompatible(self, topic: str, event: Any) -> None:
         self._problem(
             "incompatible_publishers",
@@ -283,20 +302,20 @@ class EvaluatorNode(Node):
 
     def _on_ground_truth(self, msg: Segmentation) -> None:
         try:
-            records = self.session.add_ground_truth_msg(msg, time.monotonic())
+            self.session.add_ground_truth_msg(msg, time.monotonic())
         except (MaskFormatError, BagError, ValueError) as err:
             self._problem("bad_ground_truth", f"ground truth rejected: {err}")
             return
-        self._account(records)
+        self._data_version += 1
 
     def _on_result(self, msg: Segmentation) -> None:
         image = self._images.pop(stamp_ns(msg.header), None)
         try:
-            records = self.session.add_result_msg(msg, time.monotonic(), image)
+            self.session.add_result_msg(msg, time.monotonic(), image)
         except (MaskFormatError, BagError, ValueError) as err:
             self._problem("bad_results", f"result rejected: {err}")
             return
-        self._account(records)
+        self._data_version += 1
 
     def _on_image(self, msg: Image) -> None:
         try:
@@ -324,9 +343,11 @@ class EvaluatorNode(Node):
 
     # ------------------------------------------------------------------- report
     def write_report(self, final: bool = True) -> Path:
-        """Write report.json and the plots now; returns the report's path."""
+        """Write report.json and the plots (or everything.json) now; returns the report's
+        path."""
         source = {
             "tool": "evaluator_node",
+            "mode": self._p["mode"],
             "node": self.get_fully_qualified_name(),
             "ground_truth_topic": self.resolve_topic_name("ground_truth"),
             "segmentation_topic": self.resolve_topic_name("segmentation"),
@@ -337,7 +358,8 @@ class EvaluatorNode(Node):
         self._written_version = self._data_version
         self.report_path = files[0]
         self.get_logger().info(
-            f"report written: {', '.join(str(f) for f in files)}\n{format_summary(report)}"
+            f"report written: {', '.join(str(f) for f in files)}\n"
+            + self.session.format_report(report)
         )
         return files[0]
 
@@ -405,39 +427,23 @@ class EvaluatorNode(Node):
             resp.success = False
             resp.message = f"cannot write the report to {self.report_dir}: {err}"
             return resp
-        counts = self.session.evaluator.counts()
         resp.success = True
-        resp.message = (
-            f"{path}: {counts['instances_evaluated']} instances in "
-            f"{counts['frames_evaluated']} frames, mIoU paper crop {self._miou('crop')}"
-        )
+        resp.message = f"{path}: {self.session.headline()}"
         return resp
 
     # -------------------------------------------------------------- diagnostics
-    def _miou(self, which: str) -> str:
-        return f"{self._sums[which] / self._count:.4f}" if self._count else "nan"
-
     def _publish_diagnostics(self) -> None:
         counts = self.session.evaluator.counts()
-        trouble = (
-            counts["instances_unmatched"]
-            + counts["results_for_unseen_stamps_frames"]
-            + counts["instances_missing_in_evaluated_frames"]
-            + sum(self._bad.values())
-        )
+        trouble = sum(counts[k] for k in self.session.TROUBLE_COUNTS) + sum(self._bad.values())
         level = DiagnosticStatus.WARN if trouble else DiagnosticStatus.OK
-        message = (
-            f"{counts['frames_evaluated']} frames, {counts['instances_evaluated']} instances "
-            f"evaluated, mIoU (paper crop) {self._miou('crop')}"
-        )
+        message = f"evaluated: {self.session.headline()}"
         if self._last_problem:
             message += f"; last problem: {self._last_problem}"
         values = {
             "frames_evaluated": str(counts["frames_evaluated"]),
             "expected_frames": str(self.expected_frames),
             "instances_evaluated": str(counts["instances_evaluated"]),
-            "miou_paper_crop": self._miou("crop"),
-            "miou_full_frame": self._miou("full"),
+            **self.session.running_figures(),
             **{k: str(v) for k, v in counts.items()},
             **{k: str(v) for k, v in self._bad.items()},
             "report": str(self.report_path or ""),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from rclpy.node import Node
@@ -89,6 +90,28 @@ EVERYTHING_PARAMS = (
     ),
 )
 
+#: The parameters of the mask filters and NMS, shared with camera_node's sweep.
+FILTER_PARAMS = tuple(
+    spec
+    for spec in EVERYTHING_PARAMS
+    if spec.name not in ("everything_rate_hz", "everything_points_per_side")
+)
+
+
+def everything_settings(params: Mapping[str, Any], **fixed: Any) -> EverythingSettings:
+    """EverythingSettings from the ``everything_*`` parameters (``fixed``: other fields)."""
+    return EverythingSettings(
+        points_per_side=params["everything_points_per_side"],
+        hierarchical=params["everything_hierarchical"],
+        sparse_stride=params["everything_sparse_stride"],
+        confident_score=params["everything_confident_score"],
+        min_score=params["everything_min_score"],
+        nms_iou=params["everything_nms_iou"],
+        max_masks=params["everything_max_masks"],
+        **fixed,
+    )
+
+
 #: Counters this mixin keeps in the node's ``_counts``.
 EVERYTHING_COUNTERS = ("everything_results", "everything_failures")
 
@@ -131,16 +154,7 @@ class EverythingServer(Node):
         self._latest_image = msg
 
     def _everything_settings(self) -> EverythingSettings:
-        p = self._everything_p
-        return EverythingSettings(
-            points_per_side=p["everything_points_per_side"],
-            hierarchical=p["everything_hierarchical"],
-            sparse_stride=p["everything_sparse_stride"],
-            confident_score=p["everything_confident_score"],
-            min_score=p["everything_min_score"],
-            nms_iou=p["everything_nms_iou"],
-            max_masks=p["everything_max_masks"],
-        )
+        return everything_settings(self._everything_p)
 
     def everything_diagnostics(self) -> dict[str, str]:
         """Key/values for the node's diagnostics status."""

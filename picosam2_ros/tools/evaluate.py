@@ -22,7 +22,6 @@ false masks per image, by object size).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -42,11 +41,10 @@ from picosam2_ros.core.everything import EverythingError, EverythingSettings, se
 from picosam2_ros.core.geometry import MODEL_INPUT_SIZE
 from picosam2_ros.core.pipeline import CropSettings, segment_frame
 from picosam2_ros.core.prompts import LABEL_FOREGROUND, ObjectPrompt
-from picosam2_ros.evaluation.everything import (
-    ImageRecall,
-    evaluate_image,
-    format_everything_summary,
-    summarise,
+from picosam2_ros.evaluation.everything import format_everything_summary
+from picosam2_ros.evaluation.everything_session import (
+    EverythingEvaluator,
+    write_everything_report,
 )
 from picosam2_ros.evaluation.masks import CroppedMask
 from picosam2_ros.evaluation.protocol import CropProtocol
@@ -300,14 +298,14 @@ def run_everything(args: argparse.Namespace, backends: dict[str, InferenceBacken
     """``--everything``: segment every frame without prompts, score class-agnostically."""
     settings = everything_settings(args)
     excluded = frozenset().union(*args.exclude_images)
-    records: list[ImageRecall] = []
+    evaluator = EverythingEvaluator()
     crops = frames_skipped = 0
     segment_s = 0.0
     try:
         settings.check()
         with DatasetBag(args.bag) as bag:
             for frame in tqdm(bag.frames(), desc="frames", unit="frame", disable=args.no_progress):
-                if args.max_images is not None and len(records) >= args.max_images:
+                if args.max_images is not None and evaluator.frames_evaluated >= args.max_images:
                     break
                 if frame.image_id in excluded or frame.rgb is None or not frame.has_ground_truth:
                     frames_skipped += 1
@@ -316,25 +314,23 @@ def run_everything(args: argparse.Namespace, backends: dict[str, InferenceBacken
                 result = segment_everything(frame.rgb, "rgb8", backends, settings)
                 segment_s += time.perf_counter() - t0
                 crops += result.crops_run
-                objects = result.frame.objects
-                truths = [
-                    CroppedMask.from_frame(gt.mask) for _, gt in sorted(frame.ground_truth.items())
-                ]
-                records.append(
-                    evaluate_image(
-                        [CroppedMask(o.crop, o.mask) for o in objects],
-                        [o.score for o in objects],
-                        truths,
-                        frame.width,
-                        frame.height,
-                        frame.image_id,
-                    )
+                truths = {
+                    oid: CroppedMask.from_frame(gt.mask) for oid, gt in frame.ground_truth.items()
+                }
+                evaluator.add_ground_truth(
+                    frame.stamp_ns, frame.width, frame.height, truths, frame.image_id
+                )
+                evaluator.add_result(
+                    frame.stamp_ns,
+                    result.frame.width,
+                    result.frame.height,
+                    [CroppedMask(o.crop, o.mask) for o in result.frame.objects],
+                    [o.score for o in result.frame.objects],
                 )
     except (BagError, MessageDefinitionsNotFoundError, EverythingError) as exc:
         return _fail(EXIT_BAD_INPUT, str(exc))
-    summary = summarise(records)
-    frames = len(records)
-    report = {
+    frames = evaluator.frames_evaluated
+    fields = {
         "tool": "picosam2-evaluate --everything",
         "bag": str(Path(args.bag).resolve()),
         "models": {"point": dict(getattr(backends["point"], "info", {}))},
@@ -354,21 +350,11 @@ def run_everything(args: argparse.Namespace, backends: dict[str, InferenceBacken
         "frames_skipped": frames_skipped,
         "crops_per_frame": crops / frames if frames else None,
         "ms_per_frame": 1000.0 * segment_s / frames if frames else None,
-        "summary": summary,
-        "images": [
-            {
-                "image_id": r.image_id,
-                "masks": r.masks,
-                "false_masks": r.false_masks,
-                "best_iou": [round(float(v), 4) for v in r.best_iou],
-            }
-            for r in records
-        ],
     }
+    report = evaluator.report(fields)
+    summary = report["summary"]
     try:
-        args.report.mkdir(parents=True, exist_ok=True)
-        path = args.report / "everything.json"
-        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        path = write_everything_report(report, args.report)
     except OSError as exc:
         return _fail(EXIT_BAD_INPUT, f"cannot write the report to {args.report}: {exc}")
     print(format_everything_summary(summary))
