@@ -24,7 +24,7 @@ from picosam2_ros.nodes.replay_node import ReplayNode
 from picosam2_ros.nodes.segmenter_node import SegmenterNode
 from picosam2_ros.tools import evaluate
 
-from ..node.harness import wait_until
+from ..node.harness import spinning, wait_until
 from .conftest import TinySet
 from .test_evaluator_node import bag_frames
 
@@ -81,22 +81,11 @@ def test_replay_segmenter_everything_evaluator_equals_offline(
             Parameter("require_subscribers", value=[TOPIC_IMAGE, TOPIC_GROUND_TRUTH]),
         ],
     )
-    executor = SingleThreadedExecutor(context=context)
-    for node in (segmenter, evaluator, replay):
-        executor.add_node(node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
-    try:
+    with spinning(context, segmenter, evaluator, replay):
         # The replay and the evaluator both listen to the everything topic.
         wait_until(lambda: segmenter._everything_pub.get_subscription_count() >= 2)
         summary = replay.run()
         wait_until(evaluator.done.done, timeout=20.0)
-    finally:
-        executor.shutdown()
-        thread.join(timeout=5)
-        for node in (replay, evaluator, segmenter):
-            node.destroy_node()
-        rclpy.shutdown(context=context)
 
     assert summary.lockstep["timed_out"] == 0
     ros = json.loads((node_dir / "everything.json").read_text(encoding="utf-8"))

@@ -5,12 +5,10 @@ IoUs equal picosam2-evaluate's on the same bag and model."""
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import rclpy
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 
 from picosam2_ros.nodes.evaluator_node import EvaluatorNode
@@ -18,7 +16,7 @@ from picosam2_ros.nodes.replay_node import ReplayNode
 from picosam2_ros.nodes.segmenter_node import SegmenterNode
 from picosam2_ros.tools import evaluate
 
-from ..node.harness import wait_until
+from ..node.harness import spinning, wait_until
 from .conftest import TinySet
 from .test_evaluator_node import per_instance
 
@@ -84,22 +82,11 @@ def test_replay_segmenter_evaluator_equals_offline(
         ],
         cli_args=["--ros-args", *remaps],
     )
-    executor = SingleThreadedExecutor(context=context)
-    for node in (segmenter, evaluator, replay):
-        executor.add_node(node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
-    thread.start()
-    try:
+    with spinning(context, segmenter, evaluator, replay):
         # The segmenter's results must reach the evaluator from the first frame on.
         wait_until(lambda: segmenter._seg_pub.get_subscription_count() >= 2)
         summary = replay.run()
         wait_until(evaluator.done.done, timeout=10.0)
-    finally:
-        executor.shutdown()
-        thread.join(timeout=5)
-        for node in (replay, evaluator, segmenter):
-            node.destroy_node()
-        rclpy.shutdown(context=context)
 
     assert summary.lockstep["timed_out"] == 0
     ros = json.loads((node_dir / "report.json").read_text(encoding="utf-8"))

@@ -3,9 +3,10 @@ spun by one executor in a background thread, in the process's own ROS domain."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -130,3 +131,22 @@ class SegmenterGraph:
         self.node.destroy_node()
         self.client.destroy_node()
         rclpy.shutdown(context=self.context)
+
+
+@contextlib.contextmanager
+def spinning(context: Context, *nodes: Node) -> Iterator[None]:
+    """Spin ``nodes`` in a background thread; afterwards destroy them (last first) and shut
+    the context down, whatever the test body raised."""
+    executor = SingleThreadedExecutor(context=context)
+    for node in nodes:
+        executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        executor.shutdown()
+        thread.join(timeout=5)
+        for node in reversed(nodes):
+            node.destroy_node()
+        rclpy.shutdown(context=context)
