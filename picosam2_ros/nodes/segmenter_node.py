@@ -38,6 +38,7 @@ from picosam2_ros.core.overlay import render_overlay
 from picosam2_ros.core.pipeline import CropSettings, ObjectStatus, segment_frame, union_mask
 from picosam2_ros.core.prompt_book import PromptBook
 from picosam2_ros.core.stats import LatencyWindow, LatestFrameSlot, RateMeter
+from picosam2_ros.core.whole_object import WholeObjectSettings
 from picosam2_ros.io.image import ImageError, array_to_image, image_to_array
 from picosam2_ros.io.messages import frame_to_msg
 from picosam2_ros.msg import Segmentation
@@ -79,6 +80,13 @@ PARAMS = (
         "if > 0, a point crop's side is this fraction of the image's shorter side "
         "(overrides crop_side_px)",
         float_range=(0.0, 1.0),
+    ),
+    ParamSpec(
+        "whole_object",
+        False,
+        "point prompts and clicks return the whole object: two point-model windows find "
+        "its extent and the box model segments it (up to 3 network runs per point; "
+        "core.whole_object); false = the native crop around the point (the paper's)",
     ),
     ParamSpec(
         "box_margin",
@@ -189,6 +197,7 @@ class SegmenterNode(PromptedNode):
             point_side_fraction=self._p["crop_side_fraction"],
             box_margin=self._p["box_margin"],
             threshold=self._p["mask_threshold"],
+            whole_object=WholeObjectSettings() if self._p["whole_object"] else None,
         )
 
     def _load_models(self) -> None:

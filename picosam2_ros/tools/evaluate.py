@@ -15,6 +15,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from picosam2_ros.bags.typestore import MessageDefinitionsNotFoundError
 from picosam2_ros.core.geometry import MODEL_INPUT_SIZE
 from picosam2_ros.core.pipeline import CropSettings, segment_frame
 from picosam2_ros.core.prompts import LABEL_FOREGROUND, ObjectPrompt
+from picosam2_ros.core.whole_object import WholeObjectSettings
 from picosam2_ros.evaluation.protocol import CropProtocol
 from picosam2_ros.evaluation.report import format_summary
 from picosam2_ros.evaluation.session import EvaluationSession
@@ -110,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="best and worst instances shown in overlays.png (0 = no grid; default: %(default)s)",
     )
+    parser.add_argument(
+        "--whole-object",
+        action="store_true",
+        help="point prompts return the whole object (the segmenter's whole_object "
+        "parameter: two point-model windows find its extent, the box model segments it); "
+        "default: the paper's single 96-px crop",
+    )
     parser.add_argument("--no-plots", action="store_true", help="write report.json only")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     return parser
@@ -158,7 +167,10 @@ def run(args: argparse.Namespace) -> int:
         backends = load_backends(args.model, args.box_model, args.threads)
     except ModelLoadError as exc:
         return _fail(EXIT_BAD_INPUT, str(exc))
-    settings = CropSettings(point_side_px=MODEL_INPUT_SIZE)
+    settings = CropSettings(
+        point_side_px=MODEL_INPUT_SIZE,
+        whole_object=WholeObjectSettings() if args.whole_object else None,
+    )
     session = EvaluationSession(
         CropProtocol(point_side=settings.point_side_px, box_margin=settings.box_margin),
         overlay_count=0 if args.no_plots else args.overlays,
@@ -222,6 +234,9 @@ def run(args: argparse.Namespace) -> int:
             "point_side_px": settings.point_side_px,
             "box_margin": settings.box_margin,
             "threshold": settings.threshold,
+            "whole_object": (
+                None if settings.whole_object is None else asdict(settings.whole_object)
+            ),
         },
         "threads": args.threads,
         "max_images": args.max_images,
