@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--margin", type=float, default=WholeObjectSettings.margin)
     ap.add_argument("--grow", type=float, default=WholeObjectSettings.grow)
     ap.add_argument("--min-side", type=float, default=WholeObjectSettings.min_side)
+    ap.add_argument("--reuse-within", type=float, default=WholeObjectSettings.reuse_within)
     ap.add_argument("--no-box", action="store_true", help="no box-model refinement (run 3)")
     ap.add_argument("--prompts", default="center,random", help="center, random or both")
     ap.add_argument("--threads", type=int, default=1)
@@ -136,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             margin=args.margin,
             grow=args.grow,
             min_side=args.min_side,
+            reuse_within=args.reuse_within,
             box_refine=not args.no_box,
         )
     settings = CropSettings(whole_object=whole)

@@ -323,17 +323,18 @@ def _whole_object_jobs(
     replaced: dict[int, CropJob | None] = {}
     pieces: list[tuple[int, Roi, np.ndarray, float]] = []
     for job, outcome in zip(points, outcomes, strict=True):
-        if not outcome.found or outcome.box is None or outcome.roi.is_empty:
+        if not outcome.found or outcome.box is None:
             continue
         if settings.whole_object.box_refine:
             roi = box_to_roi(outcome.box, width, height, settings.box_margin)
             replaced[id(job)] = CropJob(job.object_id, "box", roi, outcome.box)
         else:
             assert job.point is not None
-            click = np.array([job.point]) - (outcome.roi.x, outcome.roi.y)
-            mask = keep_components_at(outcome.logits > settings.threshold, click)
+            roi, logits = outcome.on_frame(width, height)
+            click = np.array([job.point]) - (roi.x, roi.y)
+            mask = keep_components_at(logits > settings.threshold, click)
             score = stability_score(outcome.logits, settings.threshold)
-            pieces.append((job.object_id, outcome.roi, mask, score))
+            pieces.append((job.object_id, roi, mask, score))
             replaced[id(job)] = None
     left: list[CropJob] = []
     for job in jobs:

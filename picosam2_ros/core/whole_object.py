@@ -46,7 +46,9 @@ class WholeObjectSettings:
     side / the first's when the first mask reaches the window's edge; min_side: the
     smallest window, frame pixels; max_side_factor: the largest window, x the frame's
     longer side; box_refine: run 3 hands the found box to the box model (else the
-    second window's mask is the answer)."""
+    second window's mask is the answer); reuse_within: the second run is skipped (the
+    first window stands) when the second window's side would be within this factor of
+    the first's (1 = always run it)."""
 
     first_side_fraction: float = 0.6
     fill: float = 0.6
@@ -55,6 +57,7 @@ class WholeObjectSettings:
     min_side: float = 48.0
     max_side_factor: float = 1.5
     box_refine: bool = True
+    reuse_within: float = 1.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -64,6 +67,7 @@ class WholeObjectSettings:
             "grow": 1.0 <= self.grow <= 8.0,
             "min_side": 8.0 <= self.min_side <= 4096.0,
             "max_side_factor": 0.25 <= self.max_side_factor <= 4.0,
+            "reuse_within": 1.0 <= self.reuse_within <= 4.0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -72,16 +76,20 @@ class WholeObjectSettings:
 
 @dataclass(frozen=True)
 class WindowOutcome:
-    """The last window of one click: where it looked, its logits mapped onto the frame
-    (``logits`` over ``roi``), the click's component as a box in frame pixels
-    ``(x_min, y_min, x_max, y_max)`` (continuous, exclusive max), and whether an object
-    was found at all (False: the component under the click was empty)."""
+    """The last window of one click: where it looked, its (S, S) logits, the click's
+    component as a box in frame pixels ``(x_min, y_min, x_max, y_max)`` (continuous,
+    exclusive max), and whether an object was found at all (False: the component under
+    the click was empty in the first or the last window)."""
 
     window: Window
-    roi: Roi
     logits: np.ndarray
     box: tuple[float, float, float, float] | None
     found: bool
+
+    def on_frame(self, width: int, height: int) -> tuple[Roi, np.ndarray]:
+        """The logits mapped onto the frame: the window's part inside it and the logits
+        over that part (``window.logits_to_frame``)."""
+        return logits_to_frame(self.logits, self.window, width, height)
 
 
 @dataclass(frozen=True)
@@ -167,8 +175,8 @@ def find_objects(
     threshold: float = 0.0,
     size: int = MODEL_INPUT_SIZE,
 ) -> list[WindowOutcome]:
-    """Runs 1 and 2 for every click (x, y) of one frame: two batched point-network
-    calls in total. The clicks must lie inside the frame."""
+    """Runs 1 and 2 for every click (x, y) of one frame: at most two batched
+    point-network calls in total. The clicks must lie inside the frame."""
     height, width = image.shape[:2]
     if not clicks:
         return []
@@ -180,18 +188,25 @@ def find_objects(
         _click_component(lg, w, width, height, threshold)
         for lg, w in zip(logits1, firsts, strict=True)
     ]
+    outcomes: list[WindowOutcome | None] = []
+    rerun: list[int] = []
     seconds: list[Window] = []
-    for (x, y), w, comp in zip(clicks, firsts, comps1, strict=True):
+    for k, ((x, y), w, comp) in enumerate(zip(clicks, firsts, comps1, strict=True)):
+        if comp is None:  # nothing under the click: no second look
+            outcomes.append(WindowOutcome(w, logits1[k], None, False))
+            continue
         centre = (math.floor(x) + 0.5, math.floor(y) + 0.5)
-        side = w.side if comp is None else second_side(centre, w, comp, settings, width, height)
+        side = second_side(centre, w, comp, settings, width, height)
+        if max(side / w.side, w.side / side) <= settings.reuse_within:
+            outcomes.append(WindowOutcome(w, logits1[k], comp.box, True))
+            continue
+        outcomes.append(None)
+        rerun.append(k)
         seconds.append(Window(centre[0], centre[1], side))
-    logits2 = _run_windows(image, encoding, seconds, infer, size)
-    outcomes = []
-    for k, w in enumerate(seconds):
-        comp = _click_component(logits2[k], w, width, height, threshold)
-        roi, frame_logits = logits_to_frame(logits2[k], w, width, height)
-        found = comp is not None and comps1[k] is not None
-        outcomes.append(
-            WindowOutcome(w, roi, frame_logits, comp.box if comp is not None else None, found)
-        )
-    return outcomes
+    if seconds:
+        logits2 = _run_windows(image, encoding, seconds, infer, size)
+        for k, w, logits in zip(rerun, seconds, logits2, strict=True):
+            comp = _click_component(logits, w, width, height, threshold)
+            box = comp.box if comp is not None else None
+            outcomes[k] = WindowOutcome(w, logits, box, comp is not None)
+    return [o for o in outcomes if o is not None]
