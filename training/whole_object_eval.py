@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-side", type=float, default=WholeObjectSettings.min_side)
     ap.add_argument("--reuse-within", type=float, default=WholeObjectSettings.reuse_within)
     ap.add_argument("--no-box", action="store_true", help="no box-model refinement (run 3)")
+    ap.add_argument("--windows", type=int, default=WholeObjectSettings.windows)
     ap.add_argument("--prompts", default="center,random", help="center, random or both")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0, help="random prompts' seed (make-bag's)")
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             min_side=args.min_side,
             reuse_within=args.reuse_within,
             box_refine=not args.no_box,
+            windows=args.windows,
         )
     settings = CropSettings(whole_object=whole)
     for prompt in args.prompts.split(","):

@@ -45,10 +45,11 @@ class WholeObjectSettings:
     times this (clicks are rarely at the object's centre); grow: the second window's
     side / the first's when the first mask reaches the window's edge; min_side: the
     smallest window, frame pixels; max_side_factor: the largest window, x the frame's
-    longer side; box_refine: run 3 hands the found box to the box model (else the
-    second window's mask is the answer); reuse_within: the second run is skipped (the
-    first window stands) when the second window's side would be within this factor of
-    the first's (1 = always run it)."""
+    longer side; windows: point-window runs (each next one sized from the last one's
+    mask); box_refine: one more run hands the last window's box to the box model (else
+    the last window's mask is the answer); windows + box_refine is at most 3 runs;
+    reuse_within: a next window is skipped (the last one stands) when its side would be
+    within this factor of the last one's (1 = always run it)."""
 
     first_side_fraction: float = 0.6
     fill: float = 0.6
@@ -56,6 +57,7 @@ class WholeObjectSettings:
     grow: float = 2.0
     min_side: float = 48.0
     max_side_factor: float = 1.5
+    windows: int = 2
     box_refine: bool = True
     reuse_within: float = 1.0
 
@@ -68,6 +70,7 @@ class WholeObjectSettings:
             "min_side": 8.0 <= self.min_side <= 4096.0,
             "max_side_factor": 0.25 <= self.max_side_factor <= 4.0,
             "reuse_within": 1.0 <= self.reuse_within <= 4.0,
+            "windows": 1 <= self.windows <= (2 if self.box_refine else 3),
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
@@ -78,8 +81,8 @@ class WholeObjectSettings:
 class WindowOutcome:
     """The last window of one click: where it looked, its (S, S) logits, the click's
     component as a box in frame pixels ``(x_min, y_min, x_max, y_max)`` (continuous,
-    exclusive max), and whether an object was found at all (False: the component under
-    the click was empty in the first or the last window)."""
+    exclusive max), and whether an object was found (False: the component under the
+    click was empty in the last window run)."""
 
     window: Window
     logits: np.ndarray
@@ -154,7 +157,7 @@ def second_side(
     width: int,
     height: int,
 ) -> float:
-    """The second window's side from the first window's component."""
+    """The next window's side from the last window's component."""
     largest = settings.max_side_factor * max(width, height)
     if component.touches_edge:
         return min(largest, max(settings.min_side, first.side * settings.grow))
@@ -175,38 +178,43 @@ def find_objects(
     threshold: float = 0.0,
     size: int = MODEL_INPUT_SIZE,
 ) -> list[WindowOutcome]:
-    """Runs 1 and 2 for every click (x, y) of one frame: at most two batched
-    point-network calls in total. The clicks must lie inside the frame."""
+    """The point-window runs (``settings.windows``) for every click (x, y) of one frame:
+    one batched point-network call per stage. The clicks must lie inside the frame."""
     height, width = image.shape[:2]
     if not clicks:
         return []
     first_side = max(settings.min_side, settings.first_side_fraction * min(width, height))
     first_side = min(first_side, settings.max_side_factor * max(width, height))
-    firsts = [Window.around_pixel(x, y, first_side) for x, y in clicks]
-    logits1 = _run_windows(image, encoding, firsts, infer, size)
-    comps1 = [
+    centres = [(math.floor(x) + 0.5, math.floor(y) + 0.5) for x, y in clicks]
+    windows = [Window(cx, cy, first_side) for cx, cy in centres]
+    logits = _run_windows(image, encoding, windows, infer, size)
+    comps = [
         _click_component(lg, w, width, height, threshold)
-        for lg, w in zip(logits1, firsts, strict=True)
+        for lg, w in zip(logits, windows, strict=True)
     ]
-    outcomes: list[WindowOutcome | None] = []
-    rerun: list[int] = []
-    seconds: list[Window] = []
-    for k, ((x, y), w, comp) in enumerate(zip(clicks, firsts, comps1, strict=True)):
-        if comp is None:  # nothing under the click: no second look
-            outcomes.append(WindowOutcome(w, logits1[k], None, False))
-            continue
-        centre = (math.floor(x) + 0.5, math.floor(y) + 0.5)
-        side = second_side(centre, w, comp, settings, width, height)
-        if max(side / w.side, w.side / side) <= settings.reuse_within:
-            outcomes.append(WindowOutcome(w, logits1[k], comp.box, True))
-            continue
-        outcomes.append(None)
-        rerun.append(k)
-        seconds.append(Window(centre[0], centre[1], side))
-    if seconds:
-        logits2 = _run_windows(image, encoding, seconds, infer, size)
-        for k, w, logits in zip(rerun, seconds, logits2, strict=True):
-            comp = _click_component(logits, w, width, height, threshold)
-            box = comp.box if comp is not None else None
-            outcomes[k] = WindowOutcome(w, logits, box, comp is not None)
-    return [o for o in outcomes if o is not None]
+    found = [c is not None for c in comps]
+    # Clicks still looking: nothing under the click ends the search.
+    active = [k for k, c in enumerate(comps) if c is not None]
+    for _ in range(settings.windows - 1):
+        rerun: list[int] = []
+        nexts: list[Window] = []
+        for k in active:
+            comp, w = comps[k], windows[k]
+            assert comp is not None
+            side = second_side(centres[k], w, comp, settings, width, height)
+            if max(side / w.side, w.side / side) > settings.reuse_within:
+                rerun.append(k)
+                nexts.append(Window(centres[k][0], centres[k][1], side))
+        if not nexts:
+            break
+        new_logits = _run_windows(image, encoding, nexts, infer, size)
+        logits = logits.copy()
+        for k, w, lg in zip(rerun, nexts, new_logits, strict=True):
+            windows[k], logits[k] = w, lg
+            comps[k] = _click_component(lg, w, width, height, threshold)
+            found[k] = comps[k] is not None
+        active = [k for k in rerun if comps[k] is not None]
+    return [
+        WindowOutcome(w, lg, c.box if c is not None else None, ok)
+        for w, lg, c, ok in zip(windows, logits, comps, found, strict=True)
+    ]
