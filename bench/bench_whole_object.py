@@ -50,6 +50,11 @@ def load_frames(folder: Path, limit: int) -> list[tuple[np.ndarray, list[ObjectP
     return frames
 
 
+def _precision(path: Path, precision: str) -> Path:
+    """The fp32 file itself, or its shipped int8 sibling."""
+    return path if precision == "fp32" else path.with_name(path.stem + "_int8.onnx")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="COCO-format folder")
@@ -62,30 +67,28 @@ def main() -> int:
         return 1
     frames = load_frames(args.data, args.images)
     prompts_total = sum(len(p) for _, p in frames)
-    models = resolve_model_paths("", "")
-    point_int8 = models["point"].with_name(models["point"].stem + "_int8.onnx")
-    box_int8 = models["box"].with_name(models["box"].stem + "_int8.onnx")
+    single_paths = resolve_model_paths("", "")
+    whole_paths = resolve_model_paths("", "", whole_object=True)
     modes = {
-        "single crop": CropSettings(),
-        "whole object": CropSettings(whole_object=WholeObjectSettings()),
+        "single crop": (CropSettings(), single_paths),
+        "whole object": (CropSettings(whole_object=WholeObjectSettings()), whole_paths),
     }
     print(f"{len(frames)} frames, {prompts_total} point prompts, {args.threads} thread(s)")
+    print(f"single crop: {single_paths['point'].name}; whole object: {whole_paths['point'].name}")
     results = {}
-    for precision, (point_path, box_path) in {
-        "fp32": (models["point"], models["box"]),
-        "int8": (point_int8, box_int8),
-    }.items():
-        backends = {
-            "point": OnnxBackend(point_path, threads=args.threads),
-            "box": OnnxBackend(box_path, threads=args.threads),
-        }
+    for precision in ("fp32", "int8"):
+        runs = {}
+        for mode, (settings, paths) in modes.items():
+            files = {kind: _precision(path, precision) for kind, path in paths.items()}
+            backends = {k: OnnxBackend(f, threads=args.threads) for k, f in files.items()}
+            runs[mode] = (settings, backends)
         per_prompt: dict[str, list[float]] = {m: [] for m in modes}
         for bgr, prompts in frames[:2]:  # warm-up
-            for settings in modes.values():
+            for settings, backends in runs.values():
                 segment_frame(bgr, "bgr8", prompts, backends, settings)
         for _ in range(args.repeats):
             for bgr, prompts in frames:
-                for mode, settings in modes.items():
+                for mode, (settings, backends) in runs.items():
                     start = time.perf_counter()
                     segment_frame(bgr, "bgr8", prompts, backends, settings)
                     per_prompt[mode].append(1000 * (time.perf_counter() - start) / len(prompts))

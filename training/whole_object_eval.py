@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         min_area=1,
         image_filter=(lambda f, r: is_dev_image(f, r, frac)) if frac > 0 else None,
     )
-    paths = resolve_model_paths(str(args.model or ""), str(args.box_model or ""))
+    paths = resolve_model_paths(str(args.model or ""), str(args.box_model or ""), not args.off)
     point = OnnxBackend(paths["point"], threads=args.threads)
     backends = {"point": point, "box": OnnxBackend(paths["box"], threads=args.threads)}
     whole = None

@@ -84,9 +84,11 @@ PARAMS = (
     ParamSpec(
         "whole_object",
         False,
-        "point prompts and clicks return the whole object: two point-model windows find "
-        "its extent and the box model segments it (up to 3 network runs per point; "
-        "core.whole_object); false = the native crop around the point (the paper's)",
+        "point prompts and clicks return the whole object: point-model windows find its "
+        "extent and the box model segments it (up to 3 network runs per point; "
+        "core.whole_object); with point_model empty the shipped zoom model "
+        "(picosam2_point_zoom.onnx) runs the windows; false = the native crop around the "
+        "point (the paper's)",
     ),
     ParamSpec(
         "box_margin",
@@ -122,7 +124,8 @@ PARAMS = (
     DIAGNOSTICS_PERIOD,
 )
 
-_MODEL_PARAMS = ("point_model", "box_model", "threads")
+# whole_object picks the default point model (resources.resolve_model_paths).
+_MODEL_PARAMS = ("point_model", "box_model", "threads", "whole_object")
 
 
 class SegmenterNode(PromptedNode):
@@ -203,7 +206,9 @@ class SegmenterNode(PromptedNode):
     def _load_models(self) -> None:
         """(Re)load the point and box models; on failure the node keeps serving without
         a model and reports ERROR in diagnostics until a working path is set."""
-        paths = resolve_model_paths(self._p["point_model"], self._p["box_model"])
+        paths = resolve_model_paths(
+            self._p["point_model"], self._p["box_model"], self._p["whole_object"]
+        )
         try:
             point = OnnxBackend(paths["point"], threads=self._p["threads"])
             box = (

@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="M",
-        help="ONNX model for point prompts (default: the shipped point model)",
+        help="ONNX model for point prompts (default: the shipped point model; with "
+        "--whole-object the shipped zoom model)",
     )
     parser.add_argument(
         "--box-model",
@@ -139,13 +140,14 @@ def object_prompt(object_id: int, spec: PromptSpec) -> ObjectPrompt:
 
 
 def load_backends(
-    model: Path | None, box_model: Path | None, threads: int
+    model: Path | None, box_model: Path | None, threads: int, whole_object: bool = False
 ) -> dict[str, InferenceBackend]:
-    """Point and box backends (one shared when both paths are the same file).
+    """Point and box backends (one shared when both paths are the same file); the
+    default point model depends on ``whole_object`` (resources.resolve_model_paths).
 
     Raises ModelLoadError with a message naming the file and what to do.
     """
-    paths = resolve_model_paths(str(model or ""), str(box_model or ""))
+    paths = resolve_model_paths(str(model or ""), str(box_model or ""), whole_object)
     for kind, path in paths.items():
         if not path.is_file():
             default = (kind == "point" and model is None) or (
@@ -164,7 +166,7 @@ def load_backends(
 
 def run(args: argparse.Namespace) -> int:
     try:
-        backends = load_backends(args.model, args.box_model, args.threads)
+        backends = load_backends(args.model, args.box_model, args.threads, args.whole_object)
     except ModelLoadError as exc:
         return _fail(EXIT_BAD_INPUT, str(exc))
     settings = CropSettings(
