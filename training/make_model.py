@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val", nargs="*", default=[], help="COCO-format validation folder(s)")
     ap.add_argument("--run", type=Path, help="run folder (default training/runs/PROTOCOL)")
     ap.add_argument("--models", type=Path, help="copy the ONNX files and curve here")
+    ap.add_argument(
+        "--name",
+        help="file name stem (default picosam2_PROTOCOL; the zoom model: picosam2_point_zoom)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resume", action="store_true")
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = ap.parse_known_args(argv)
     protocol = check_protocol(args.protocol)
     run = args.run or Path("training/runs") / protocol
-    name = f"picosam2_{protocol}"
+    name = args.name or f"picosam2_{protocol}"
     train_argv = [
         "--data", *args.data, "--protocol", protocol, "--out", str(run),
         "--minutes", str(args.minutes), "--seed", str(args.seed),
