@@ -117,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse-within", type=float, default=WholeObjectSettings.reuse_within)
     ap.add_argument("--no-box", action="store_true", help="no box-model refinement (run 3)")
     ap.add_argument("--windows", type=int, default=WholeObjectSettings.windows)
-    ap.add_argument("--recentre", action="store_true")
     ap.add_argument("--prompts", default="center,random", help="center, random or both")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0, help="random prompts' seed (make-bag's)")
@@ -142,7 +141,6 @@ def main(argv: list[str] | None = None) -> int:
             reuse_within=args.reuse_within,
             box_refine=not args.no_box,
             windows=args.windows,
-            recentre=args.recentre,
         )
     settings = CropSettings(whole_object=whole)
     for prompt in args.prompts.split(","):

@@ -30,7 +30,6 @@ import cv2
 import numpy as np
 
 from picosam2_ros.core.geometry import MODEL_INPUT_SIZE, Roi
-from picosam2_ros.core.postprocess import recentre_point
 from picosam2_ros.core.preprocess import normalise
 from picosam2_ros.core.window import Window, logits_to_frame, window_to_model_input
 
@@ -50,9 +49,7 @@ class WholeObjectSettings:
     mask); box_refine: one more run hands the last window's box to the box model (else
     the last window's mask is the answer); windows + box_refine is at most 3 runs;
     reuse_within: a next window is skipped (the last one stands) when its side would be
-    within this factor of the last one's (1 = always run it); recentre: a next window is
-    centred on the last mask's deepest interior point instead of the click (a click
-    near an object's outline then still gets a centred view)."""
+    within this factor of the last one's (1 = always run it)."""
 
     first_side_fraction: float = 0.6
     fill: float = 0.6
@@ -63,7 +60,6 @@ class WholeObjectSettings:
     windows: int = 2
     box_refine: bool = True
     reuse_within: float = 1.0
-    recentre: bool = False
 
     def __post_init__(self) -> None:
         checks = {
@@ -103,7 +99,6 @@ class WindowOutcome:
 class _Component:
     box: tuple[float, float, float, float]  # frame pixels, continuous
     touches_edge: bool  # reaches the window's edge where that edge lies inside the frame
-    interior: tuple[float, float]  # frame point deepest inside it (postprocess.recentre_point)
 
 
 def _click_component(
@@ -117,7 +112,7 @@ def _click_component(
         return None
     _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     c = size // 2
-    # The 4x4 pixels around the centre point of an even-sided input.
+    # The four pixels around the centre point of an even-sided input; first the centre.
     near = labels[c - 2 : c + 2, c - 2 : c + 2]
     hit = near[near > 0]
     if hit.size == 0:
@@ -136,10 +131,7 @@ def _click_component(
         or (y + h == size and top + window.side < height - 0.5)
     )
     box = (max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1))
-    deepest = recentre_point(labels == label)
-    assert deepest is not None  # the component is not empty
-    interior = (left + (deepest[0] + 0.5) * scale, top + (deepest[1] + 0.5) * scale)
-    return _Component(box, bool(touches), interior)
+    return _Component(box, bool(touches))
 
 
 def _run_windows(
@@ -209,8 +201,6 @@ def find_objects(
         for k in active:
             comp, w = comps[k], windows[k]
             assert comp is not None
-            if settings.recentre and not comp.touches_edge:
-                centres[k] = comp.interior
             side = second_side(centres[k], w, comp, settings, width, height)
             if max(side / w.side, w.side / side) > settings.reuse_within:
                 rerun.append(k)
