@@ -51,10 +51,10 @@ class WholeObjectSettings:
     reuse_within: a next window is skipped (the last one stands) when its side would be
     within this factor of the last one's (1 = always run it)."""
 
-    first_side_fraction: float = 0.6
+    first_side_fraction: float = 0.12
     fill: float = 0.6
     margin: float = 1.2
-    grow: float = 2.0
+    grow: float = 4.0
     min_side: float = 48.0
     max_side_factor: float = 1.5
     windows: int = 2
