@@ -1,5 +1,6 @@
-"""Point -> whole object: find how large the clicked object is, in at most two point
-network runs, and hand its extent to the box model for the final mask (run three).
+"""Point -> whole object: find how large the clicked object is, in two point-network
+runs, and hand its extent to the box model for the final mask (run three); the
+settings also allow three point windows and no box model (``windows``, ``box_refine``).
 
 PicoSAM2 sees a 96-pixel square around the click, so a larger object comes back cut
 at that square. Here the point network looks through windows (``core.window``: square,
@@ -14,7 +15,8 @@ any size, the click exactly at the input's centre, filled outside the frame):
 3. the second window's component's bounding box goes to the box model (the box
    protocol: a box framing the object is what that model segments best).
 
-Each stage is one batch over all clicks of the frame. A click whose first or second
+The defaults were chosen on held-out training images (models/MODEL_CARD.md, "Zoom
+model"). Each stage is one batch over all clicks of the frame. A click whose last
 mask is empty keeps the native 96-pixel crop's answer instead (``WindowOutcome.found``
 False); the caller decides. This module needs only numpy and OpenCV; the pipeline
 (``core.pipeline``) wires it to the backends and the box stage.
