@@ -21,14 +21,25 @@ DEFAULT_MODEL_FILES = {
     "point": "picosam2_point.onnx",
     "box": "picosam2_box.onnx",
 }
+#: The default point model for the whole-object decoding (core.whole_object): trained on
+#: zoom windows, it segments the centre object at any scale.
+WHOLE_OBJECT_MODEL_FILE = "picosam2_point_zoom.onnx"
 
 
-def resolve_model_paths(point_model: str, box_model: str) -> dict[str, Path]:
+def resolve_model_paths(
+    point_model: str, box_model: str, whole_object: bool = False
+) -> dict[str, Path]:
     """The model file per prompt kind: the configured path when set, else the shipped
-    default. Box prompts use the point model when no box model is configured or shipped."""
-    point = (
-        Path(point_model).expanduser() if point_model else MODELS_DIR / DEFAULT_MODEL_FILES["point"]
-    )
+    default (for point prompts under the whole-object decoding, the shipped zoom model
+    when there is one). Box prompts use the point model when no box model is configured
+    or shipped."""
+    if point_model:
+        point = Path(point_model).expanduser()
+    else:
+        point = MODELS_DIR / DEFAULT_MODEL_FILES["point"]
+        zoom = MODELS_DIR / WHOLE_OBJECT_MODEL_FILE
+        if whole_object and zoom.is_file():
+            point = zoom
     if box_model:
         box = Path(box_model).expanduser()
     else:

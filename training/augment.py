@@ -3,6 +3,10 @@ how prompts really arrive and how cameras differ.
 
 - prompt jitter (point): the prompt moves to a random mask pixel near the paper prompt
 - scale jitter (point): the native crop side varies around 96 px before the resize
+- zoom (point): a window centred on a prompt anywhere on the mask (or on the paper
+  prompt), sized so the object's extent fills ``zoom_min``-``zoom_max`` of it, filled
+  outside the frame (``picosam2_ros.core.window``): the network learns to segment the
+  centre object at any scale, which the whole-object decoding relies on
 - box jitter (box): each box edge moves by a fraction of the box size
 - copy-paste: the real masked object is cut out of its photo, rescaled and pasted onto
   another training photo, and becomes the centre object there
@@ -19,6 +23,7 @@ import numpy as np
 
 from picosam2_ros.core.box_prior import box_in_crop
 from picosam2_ros.core.geometry import MODEL_INPUT_SIZE, paper_prompt_point
+from picosam2_ros.core.window import Window, window_mask, window_to_model_input
 from training.crops import box_roi, check_protocol, cut, point_roi, resize
 from training.data import Instance, InstanceSet
 
@@ -31,6 +36,12 @@ class AugmentConfig:
     scale_min: float = 0.75
     scale_max: float = 1.4
     box_jitter: float = 0.08  # std of each box edge move, fraction of box size
+    zoom: float = 0.0  # probability of a zoom window instead of the native crop (point)
+    zoom_min: float = 0.1  # object extent / window side, lower end
+    zoom_max: float = 0.9  # upper end
+    zoom_min_side: float = 24.0  # smallest window side, frame pixels
+    zoom_max_side: float = 1.2  # largest window side, x the frame's longer side
+    zoom_paper_prompt: float = 0.3  # share of zoom samples prompted at the paper prompt
     copy_paste: float = 0.2  # probability of pasting the object onto another photo
     paste_scale_min: float = 0.5
     paste_scale_max: float = 1.5
@@ -45,6 +56,7 @@ class AugmentConfig:
 
 
 NO_AUGMENT = AugmentConfig(
+    zoom=0,
     prompt_jitter=0,
     scale_prob=0,
     box_jitter=0,
@@ -126,6 +138,24 @@ def photometric(crop: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) 
     return out
 
 
+def zoom_window(
+    inst: Instance, width: int, height: int, rng: np.random.Generator, cfg: AugmentConfig
+) -> Window:
+    """A zoom window for ``inst``: centred on a mask pixel drawn uniformly (or on the paper
+    prompt), its side such that the mask's longer extent fills a uniform share in
+    [zoom_min, zoom_max] of it, clamped to [zoom_min_side, zoom_max_side x longer side]."""
+    if rng.random() < cfg.zoom_paper_prompt:
+        px, py = paper_prompt_point(inst.mask)  # type: ignore[misc]
+    else:
+        ys, xs = np.nonzero(inst.mask)
+        k = int(rng.integers(xs.size))
+        px, py = int(xs[k]), int(ys[k])
+    extent = float(max(inst.mask.shape))
+    side = extent / rng.uniform(cfg.zoom_min, cfg.zoom_max)
+    side = float(np.clip(side, cfg.zoom_min_side, cfg.zoom_max_side * max(width, height)))
+    return Window.around_pixel(px + inst.mask_x, py + inst.mask_y, side)
+
+
 class Sample(NamedTuple):
     crop: np.ndarray  # (96, 96, 3) uint8 RGB
     mask: np.ndarray  # (96, 96) bool
@@ -155,7 +185,12 @@ def make_sample(
     h, w = image.shape[:2]
     size = MODEL_INPUT_SIZE
     box = np.array([0.0, 0.0, size, size])
-    if protocol == "point":
+    window = None
+    if protocol == "point" and cfg.zoom > 0 and rng.random() < cfg.zoom:
+        window = zoom_window(inst, w, h, rng, cfg)
+        crop = window_to_model_input(image, "rgb8", window)
+        mask = window_mask(inst.mask, window, offset=(inst.mask_x, inst.mask_y))
+    elif protocol == "point":
         px, py = paper_prompt_point(inst.mask)  # type: ignore[misc]
         if cfg.prompt_jitter > 0 and rng.random() < cfg.prompt_jitter:
             mh, mw = inst.mask.shape
@@ -177,8 +212,9 @@ def make_sample(
             y0, y1 = sorted((float(np.clip(y0, 0, h)), float(np.clip(y1, 0, h))))
         roi = box_roi((x0, y0, x1, y1), w, h)
         box = box_in_crop((x0, y0, x1, y1), roi, size)
-    crop = cut(image, roi)
-    mask = resize(inst.mask_region(roi.x, roi.y, roi.width, roi.height), nearest=True)
+    if window is None:
+        crop = cut(image, roi)
+        mask = resize(inst.mask_region(roi.x, roi.y, roi.width, roi.height), nearest=True)
     if cfg.hflip > 0 and rng.random() < cfg.hflip:
         crop, mask = crop[:, ::-1], mask[:, ::-1]
         box = np.array([size - box[2], box[1], size - box[0], box[3]])

@@ -21,6 +21,7 @@ import argparse
 import json
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -284,11 +285,16 @@ def set_box_prior_weight(path: Path, weight: float) -> None:
     onnx.save(model, str(path))
 
 
-def training_crops(folders: list[str], protocol: str, n: int, seed: int) -> np.ndarray:
+def training_crops(
+    folders: list[str], protocol: str, n: int, seed: int, zoom: float = 0.0
+) -> np.ndarray:
+    """``n`` un-augmented training crops; with ``zoom`` > 0 that share are zoom windows
+    (as the model trained with ``--zoom`` sees them), so int8 calibration covers them."""
     data = load_coco_folders(folders)
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(data), size=min(n, len(data)), replace=False)
-    crops = make_batch(data, idx, protocol, rng, NO_AUGMENT).crops
+    cfg = replace(NO_AUGMENT, zoom=zoom) if zoom > 0 else NO_AUGMENT
+    crops = make_batch(data, idx, protocol, rng, cfg).crops
     return normalise(crops)
 
 
@@ -308,6 +314,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-int8", action="store_true")
     ap.add_argument(
+        "--zoom",
+        type=float,
+        default=0.0,
+        help="share of calibration and check crops cut as zoom windows (the training "
+        "run's --zoom), so int8 calibration sees what the model is used on",
+    )
+    ap.add_argument(
         "--box-prior-weight",
         type=float,
         default=0.0,
@@ -321,8 +334,9 @@ def main(argv: list[str] | None = None) -> int:
     model = load_weights(args.checkpoint)
     torch.set_num_threads(2)
     crops = training_crops(
-        args.calib_data, args.protocol, args.calib_samples + args.check_samples, args.seed
-    )
+        args.calib_data, args.protocol, args.calib_samples + args.check_samples, args.seed,
+        args.zoom,
+    )  # fmt: skip
     calib, check = crops[: args.calib_samples], crops[args.calib_samples :]
     if len(check) == 0:
         check = calib

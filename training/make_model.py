@@ -58,18 +58,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val", nargs="*", default=[], help="COCO-format validation folder(s)")
     ap.add_argument("--run", type=Path, help="run folder (default training/runs/PROTOCOL)")
     ap.add_argument("--models", type=Path, help="copy the ONNX files and curve here")
+    ap.add_argument(
+        "--name",
+        help="file name stem (default picosam2_PROTOCOL; the zoom model: picosam2_point_zoom)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument(
+        "--zoom",
+        type=float,
+        default=0.0,
+        help="point protocol: share of zoom-window samples (training.train --zoom), also "
+        "the share of zoom windows among the int8 calibration crops",
+    )
     ap.add_argument("--max-steps", type=int, default=0, help=argparse.SUPPRESS)
     args, extra = ap.parse_known_args(argv)
     protocol = check_protocol(args.protocol)
     run = args.run or Path("training/runs") / protocol
-    name = f"picosam2_{protocol}"
+    name = args.name or f"picosam2_{protocol}"
     train_argv = [
         "--data", *args.data, "--protocol", protocol, "--out", str(run),
         "--minutes", str(args.minutes), "--seed", str(args.seed),
-        "--threads", str(args.threads), "--max-steps", str(args.max_steps), *extra,
+        "--threads", str(args.threads), "--max-steps", str(args.max_steps),
+        "--zoom", str(args.zoom), *extra,
     ]  # fmt: skip
     if args.val:
         train_argv += ["--val", *args.val, "--val-protocols", protocol]
@@ -79,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     export_argv = [
         "--checkpoint", str(run / "final.pt"), "--out", str(run / "export"), "--name", name,
         "--calib-data", *args.data, "--protocol", protocol, "--seed", str(args.seed),
+        "--zoom", str(args.zoom),
     ]  # fmt: skip
     # Every model gets a box-prior weight: the point model also decodes box prompts
     # wherever no box model is set (the segmenter's fallback, the camera's one network).

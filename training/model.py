@@ -140,3 +140,87 @@ def load_weights(path: str | Path, *, use_ema: bool = True) -> PicoSAM2:
     except RuntimeError as exc:
         raise SystemExit(f"checkpoint {path} does not match the PicoSAM2 layout: {exc}") from exc
     return model.eval()
+
+
+def weights_from_onnx(path: str | Path, calibration: torch.Tensor | None = None) -> PicoSAM2:
+    """A PicoSAM2 with the weights of an fp32 ONNX export of this architecture (e.g. a
+    shipped model, whose training checkpoint is not shipped), to fine-tune from.
+
+    The export folds each batch norm into the convolution before it; here every such
+    convolution takes the folded weight and bias and its batch norm becomes the identity
+    (weight 1, bias the folded bias, mean 0, variance 1 - eps), which computes the same
+    function. With ``calibration`` (a batch of normalised training crops) each batch norm
+    instead takes that batch's per-channel mean and variance of its convolution's output
+    as running statistics and as its affine part, which still computes the same function
+    in eval mode and also keeps it in training mode, where batch norm normalises by batch
+    statistics: fine-tuning then starts from the exported model, not from a re-scaled one.
+    Raises SystemExit naming the problem when the file is not such an export.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    path = Path(path)
+    try:
+        graph = onnx.load(str(path)).graph
+    except Exception as exc:
+        raise SystemExit(f"cannot read ONNX model {path}: {exc}") from exc
+    weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    model = PicoSAM2().eval()
+    # Convolutions followed by a batch norm, in the order the forward pass runs them:
+    # the order the exported graph lists its Conv nodes.
+    folded: list[tuple[nn.Conv2d, nn.BatchNorm2d]] = []
+    pairs = {}
+    for module in model.modules():
+        if isinstance(module, SeparableBlock):
+            pairs[module.dw] = module.bn1
+            pairs[module.pw] = module.bn2
+        elif isinstance(module, Downsample):
+            pairs[module.conv] = module.bn
+
+    def record(module: nn.Module, _inp: Any, _out: Any) -> None:
+        if module in pairs:
+            folded.append((module, pairs[module]))  # type: ignore[index]
+
+    handles = [conv.register_forward_hook(record) for conv in pairs]
+    with torch.no_grad():
+        model(torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE))
+    for h in handles:
+        h.remove()
+    named = dict(model.named_parameters())
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    unnamed = [n for n in convs if n.input[1] not in named]
+    if len(unnamed) != len(folded):
+        raise SystemExit(
+            f"{path}: {len(unnamed)} folded convolutions, expected {len(folded)} for PicoSAM2"
+        )
+    try:
+        with torch.no_grad():
+            for name, param in named.items():
+                if name in weights:
+                    param.copy_(torch.from_numpy(weights[name].copy()))
+            for node, (conv, bn) in zip(unnamed, folded, strict=True):
+                conv.weight.copy_(torch.from_numpy(weights[node.input[1]].copy()))
+                bn.weight.fill_(1.0)
+                bn.bias.copy_(torch.from_numpy(weights[node.input[2]].copy()))
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0 - bn.eps)
+    except (RuntimeError, KeyError, IndexError) as exc:
+        raise SystemExit(f"{path} does not match the PicoSAM2 layout: {exc}") from exc
+    if calibration is not None:
+        stats: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
+
+        def measure(module: nn.Module, _inp: Any, out: torch.Tensor) -> None:
+            stats[module] = (out.mean((0, 2, 3)), out.var((0, 2, 3), unbiased=False))
+
+        handles = [conv.register_forward_hook(measure) for conv, _ in folded]
+        with torch.no_grad():
+            model(calibration)
+            for conv, bn in folded:
+                mean, var = stats[conv]
+                bn.bias.add_(mean)
+                bn.weight.copy_(torch.sqrt(var + bn.eps))
+                bn.running_mean.copy_(mean)
+                bn.running_var.copy_(var)
+        for h in handles:
+            h.remove()
+    return model

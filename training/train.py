@@ -37,7 +37,13 @@ from training.crops import PROTOCOLS, check_protocol, normalise
 from training.data import MIN_MASK_AREA, InstanceSet, load_coco_folders
 from training.evaluate import EvalSet, build_eval_set, evaluate_predictor
 from training.losses import Teacher, decode_with_box_prior, distillation_loss, supervised_loss
-from training.model import ARCHITECTURE, PicoSAM2, count_parameters, load_weights
+from training.model import (
+    ARCHITECTURE,
+    PicoSAM2,
+    count_parameters,
+    load_weights,
+    weights_from_onnx,
+)
 
 #: Thresholds (logits) tried when calibrating on the held-out training split.
 CALIBRATION_THRESHOLDS = np.round(np.arange(-2.0, 2.01, 0.25), 2)
@@ -71,7 +77,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--init",
         type=Path,
         help="start from the weights of this checkpoint (e.g. the point model's final.pt "
-        "for the box model) instead of a random initialisation",
+        "for the box model) or fp32 ONNX export (e.g. a shipped model) instead of a "
+        "random initialisation",
     )
     ap.add_argument("--val", nargs="*", default=[], help="COCO-format validation folder(s)")
     ap.add_argument("--val-every", type=float, default=8.0, help="minutes between validations")
@@ -86,6 +93,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--copy-paste", type=float, default=AugmentConfig.copy_paste)
     ap.add_argument("--prompt-jitter", type=float, default=AugmentConfig.prompt_jitter)
     ap.add_argument("--scale-prob", type=float, default=AugmentConfig.scale_prob)
+    ap.add_argument(
+        "--zoom",
+        type=float,
+        default=AugmentConfig.zoom,
+        help="point protocol: share of samples cut as zoom windows (the object filling "
+        "10-90%% of a window centred on a prompt anywhere on its mask) instead of the "
+        "native 96-px crop; the whole-object decoding needs a model trained with it",
+    )
     ap.add_argument(
         "--bf16",
         action="store_true",
@@ -242,7 +257,10 @@ def train(args: argparse.Namespace) -> dict:
         val_sets = {p: build_eval_set(val_data, p) for p in vps}
 
     aug = AugmentConfig(
-        copy_paste=args.copy_paste, prompt_jitter=args.prompt_jitter, scale_prob=args.scale_prob
+        copy_paste=args.copy_paste,
+        prompt_jitter=args.prompt_jitter,
+        scale_prob=args.scale_prob,
+        zoom=args.zoom,
     )
     teacher = load_teacher(args.teacher) if args.teacher else None
     prior = args.box_prior_weight if args.protocol == "box" else 0.0
@@ -251,7 +269,21 @@ def train(args: argparse.Namespace) -> dict:
     if args.init is not None and not args.resume:
         # A warm start: the encoder already knows natural images, so a new protocol
         # trains on top of it instead of from scratch.
-        model.load_state_dict(load_weights(args.init).state_dict())
+        if args.init.suffix == ".onnx":
+            # An exported model (batch norms folded): re-parametrised on a batch of this
+            # run's own training crops so that training mode starts from its function.
+            calib_rng = np.random.default_rng([args.seed, 1])
+            calib = make_batch(
+                train_set,
+                calib_rng.integers(len(train_set), size=256),
+                args.protocol,
+                calib_rng,
+                aug,
+            )
+            init = weights_from_onnx(args.init, torch.from_numpy(normalise(calib.crops)))
+        else:
+            init = load_weights(args.init)
+        model.load_state_dict(init.state_dict())
         print(f"initialised from {args.init}", flush=True)
     if cl:
         model = model.to(memory_format=torch.channels_last)

@@ -5,6 +5,11 @@ backend -> logits (box crops decoded with their box when the model asks for it:
 core.box_prior) -> masks resized back to each crop -> per object: union of its crops,
 background points erase components -> ``ObjectResult``.
 
+With ``CropSettings.whole_object`` set, each foreground point first goes through
+``core.whole_object`` (two point-network windows that find the object's extent), and
+the box found replaces the point's crop with a box crop for the box model; a point
+where nothing was found keeps its native crop.
+
 Masks are kept inside their crop (``ObjectResult.crop``) rather than as full frames:
 that is what ``msg/ObjectMask.msg`` carries, and it keeps per-object cost independent
 of the frame size (no full-frame allocation per object).
@@ -23,9 +28,16 @@ import numpy as np
 
 from picosam2_ros.core.box_prior import apply_box_prior, box_in_crop
 from picosam2_ros.core.geometry import Roi, box_to_roi, point_crop_side, point_to_roi
-from picosam2_ros.core.postprocess import erase_components_at, resize_mask, stability_scores
+from picosam2_ros.core.postprocess import (
+    erase_components_at,
+    keep_components_at,
+    resize_mask,
+    stability_score,
+    stability_scores,
+)
 from picosam2_ros.core.preprocess import check_image, crop_to_model_input, normalise
 from picosam2_ros.core.prompts import ObjectPrompt, PromptError, validate_prompt
+from picosam2_ros.core.whole_object import WholeObjectSettings, find_objects
 
 if TYPE_CHECKING:  # the core needs only the protocol's shape, not the backends package
     from picosam2_ros.backends.base import InferenceBackend
@@ -50,24 +62,29 @@ class CropSettings:
     point_side_px: side of a point crop in frame pixels (96 = native, as in the paper);
     point_side_fraction: if > 0, the side is this fraction of the frame's shorter side
     instead; box_margin: a box crop's side = margin x the box's longer side;
-    threshold: logit threshold of the mask (0 = sigmoid 0.5).
+    threshold: logit threshold of the mask (0 = sigmoid 0.5); whole_object: if set, point
+    prompts segment the whole object (``core.whole_object``, up to three network runs
+    per point) instead of the native crop around the point.
     """
 
     point_side_px: int = 96
     point_side_fraction: float = 0.0
     box_margin: float = 1.1
     threshold: float = 0.0
+    whole_object: WholeObjectSettings | None = None
 
 
 @dataclass(frozen=True)
 class CropJob:
-    """One model run: which object it serves, which model kind, where in the frame, and
-    for a box crop the prompt's box in frame pixels (for box-conditioned decoding)."""
+    """One model run: which object it serves, which model kind, where in the frame, for
+    a box crop the prompt's box in frame pixels (for box-conditioned decoding), and for a
+    point crop the point."""
 
     object_id: int
     kind: CropKind
     roi: Roi
     box: tuple[float, float, float, float] | None = None
+    point: tuple[float, float] | None = None
 
 
 @dataclass
@@ -122,7 +139,8 @@ def plan_crops(
             skipped[oid] = str(exc)
             continue
         for x, y in prompt.foreground.tolist():
-            jobs.append(CropJob(oid, "point", point_to_roi(x, y, side, width, height)))
+            roi = point_to_roi(x, y, side, width, height)
+            jobs.append(CropJob(oid, "point", roi, point=(x, y)))
         if prompt.box is not None:
             roi = box_to_roi(prompt.box, width, height, settings.box_margin)
             jobs.append(CropJob(oid, "box", roi, prompt.box))
@@ -187,22 +205,22 @@ def _decode_boxes(logits: np.ndarray, jobs: Sequence[CropJob], size: int, weight
 
 def _object_result(
     prompt: ObjectPrompt,
-    jobs: Sequence[CropJob],
+    rois: Sequence[Roi],
     masks: Sequence[np.ndarray],
     scores: Sequence[float],
 ) -> ObjectResult:
-    """Paste an object's crop masks into the union of its crops and finish it."""
-    crop = jobs[0].roi
-    for job in jobs[1:]:
-        crop = crop.union(job.roi)
-    if len(jobs) == 1:
-        mask = resize_mask(masks[0], crop.width, crop.height)
+    """Paste an object's masks (each at its ROI's size) into the union of their ROIs and
+    finish it."""
+    crop = rois[0]
+    for roi in rois[1:]:
+        crop = crop.union(roi)
+    if len(rois) == 1:
+        mask = masks[0]
     else:
         mask = np.zeros((crop.height, crop.width), dtype=bool)
-        for job, small in zip(jobs, masks, strict=True):
-            r = job.roi
+        for r, piece in zip(rois, masks, strict=True):
             dy, dx = r.y - crop.y, r.x - crop.x
-            mask[dy : dy + r.height, dx : dx + r.width] |= resize_mask(small, r.width, r.height)
+            mask[dy : dy + r.height, dx : dx + r.width] |= piece
     background = prompt.background
     if background.shape[0]:
         mask = erase_components_at(mask, background - (crop.x, crop.y))
@@ -231,11 +249,19 @@ def segment_frame(
     check_image(image, encoding)
     height, width = image.shape[:2]
     jobs, skipped = plan_crops(prompts, width, height, settings)
+    pieces: list[tuple[int, Roi, np.ndarray, float]] = []  # object id, roi, mask, score
+    search_ms = 0.0
+    if settings.whole_object is not None:
+        jobs, pieces, search_ms = _whole_object_jobs(image, encoding, jobs, backends, settings)
     masks, scores, inference_ms = _run_crops(image, encoding, jobs, backends, settings.threshold)
+    inference_ms += search_ms
+    for job, small, score in zip(jobs, masks, scores, strict=True):
+        full = resize_mask(small, job.roi.width, job.roi.height)
+        pieces.append((job.object_id, job.roi, full, float(score)))
 
     by_object: dict[int, list[int]] = {}
-    for i, job in enumerate(jobs):
-        by_object.setdefault(job.object_id, []).append(i)
+    for i, piece in enumerate(pieces):
+        by_object.setdefault(piece[0], []).append(i)
 
     objects: list[ObjectResult] = []
     for prompt in sorted(prompts, key=lambda p: p.object_id):
@@ -252,12 +278,70 @@ def segment_frame(
         objects.append(
             _object_result(
                 prompt,
-                [jobs[i] for i in idx],
-                [masks[i] for i in idx],
-                [float(scores[i]) for i in idx],
+                [pieces[i][1] for i in idx],
+                [pieces[i][2] for i in idx],
+                [pieces[i][3] for i in idx],
             )
         )
     return FrameResult(width, height, objects, inference_ms)
+
+
+def _whole_object_jobs(
+    image: np.ndarray,
+    encoding: str,
+    jobs: Sequence[CropJob],
+    backends: Mapping[str, InferenceBackend],
+    settings: CropSettings,
+) -> tuple[list[CropJob], list[tuple[int, Roi, np.ndarray, float]], float]:
+    """Point jobs through ``core.whole_object``: each becomes a box job for the box model
+    on the object's found extent, or (without box refinement) a finished piece from the
+    second window; points where nothing was found keep their native crop. Returns the
+    jobs left to run, the finished pieces and the point backend's time in ms."""
+    assert settings.whole_object is not None
+    points = [job for job in jobs if job.kind == "point" and job.point is not None]
+    if not points:
+        return list(jobs), [], 0.0
+    try:
+        backend = backends["point"]
+    except KeyError:
+        raise KeyError("no backend for point crops") from None
+    elapsed = 0.0
+
+    def infer(batch: np.ndarray) -> np.ndarray:
+        nonlocal elapsed
+        start = time.perf_counter()
+        out = backend.infer(batch)
+        elapsed += time.perf_counter() - start
+        return out
+
+    height, width = image.shape[:2]
+    clicks = [job.point for job in points if job.point is not None]
+    outcomes = find_objects(
+        image, encoding, clicks, infer, settings.whole_object, settings.threshold,
+        backend.input_size,
+    )  # fmt: skip
+    replaced: dict[int, CropJob | None] = {}
+    pieces: list[tuple[int, Roi, np.ndarray, float]] = []
+    for job, outcome in zip(points, outcomes, strict=True):
+        if not outcome.found or outcome.box is None:
+            continue
+        if settings.whole_object.box_refine:
+            roi = box_to_roi(outcome.box, width, height, settings.box_margin)
+            replaced[id(job)] = CropJob(job.object_id, "box", roi, outcome.box)
+        else:
+            assert job.point is not None
+            roi, logits = outcome.on_frame(width, height)
+            click = np.array([job.point]) - (roi.x, roi.y)
+            mask = keep_components_at(logits > settings.threshold, click)
+            score = stability_score(outcome.logits, settings.threshold)
+            pieces.append((job.object_id, roi, mask, score))
+            replaced[id(job)] = None
+    left: list[CropJob] = []
+    for job in jobs:
+        new = replaced.get(id(job), job)
+        if new is not None:
+            left.append(new)
+    return left, pieces, elapsed * 1000.0
 
 
 def union_mask(frame: FrameResult, out: np.ndarray | None = None) -> np.ndarray:

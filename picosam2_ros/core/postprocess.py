@@ -72,6 +72,24 @@ def erase_components_at(mask: np.ndarray, points_xy: np.ndarray) -> np.ndarray:
     return out
 
 
+def keep_components_at(mask: np.ndarray, points_xy: np.ndarray) -> np.ndarray:
+    """Copy of ``mask`` with only the 8-connected components that contain any of the
+    (x, y) points (mask coordinates); the mask unchanged when no point is on it (the
+    network's answer is kept rather than emptied)."""
+    out = np.array(mask, dtype=bool)
+    pts = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
+    h, w = out.shape
+    cols = np.floor(pts[:, 0]).astype(np.int64)
+    rows = np.floor(pts[:, 1]).astype(np.int64)
+    inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
+    cols, rows = cols[inside], rows[inside]
+    if cols.size == 0 or not out[rows, cols].any():
+        return out
+    _, labels = cv2.connectedComponents(out.view(np.uint8), connectivity=8)
+    hit = np.unique(labels[rows, cols])
+    return np.isin(labels, hit[hit != 0])
+
+
 def recentre_point(mask: np.ndarray) -> tuple[float, float] | None:
     """The mask pixel farthest from the mask's outline (distance-transform maximum), as
     (x, y) in mask coordinates; None for an empty mask.

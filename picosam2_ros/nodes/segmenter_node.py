@@ -42,6 +42,7 @@ from picosam2_ros.core.overlay import render_overlay
 from picosam2_ros.core.pipeline import CropSettings, ObjectStatus, segment_frame, union_mask
 from picosam2_ros.core.prompt_book import PromptBook
 from picosam2_ros.core.stats import LatencyWindow, LatestFrameSlot, RateMeter
+from picosam2_ros.core.whole_object import WholeObjectSettings
 from picosam2_ros.io.image import ImageError, array_to_image, image_to_array
 from picosam2_ros.io.messages import frame_to_msg
 from picosam2_ros.msg import Segmentation
@@ -86,6 +87,15 @@ PARAMS = (
         float_range=(0.0, 1.0),
     ),
     ParamSpec(
+        "whole_object",
+        False,
+        "point prompts and clicks return the whole object: point-model windows find its "
+        "extent and the box model segments it (up to 3 network runs per point; "
+        "core.whole_object); with point_model empty the shipped zoom model "
+        "(picosam2_point_zoom.onnx) runs the windows; false = the native crop around the "
+        "point (the paper's)",
+    ),
+    ParamSpec(
         "box_margin",
         1.1,
         "a box prompt's crop side = box_margin x the box's longer side",
@@ -119,7 +129,8 @@ PARAMS = (
     DIAGNOSTICS_PERIOD,
 )
 
-_MODEL_PARAMS = ("point_model", "box_model", "threads")
+# whole_object picks the default point model (resources.resolve_model_paths).
+_MODEL_PARAMS = ("point_model", "box_model", "threads", "whole_object")
 
 
 class SegmenterNode(PromptedNode, EverythingServer):
@@ -195,12 +206,15 @@ class SegmenterNode(PromptedNode, EverythingServer):
             point_side_fraction=self._p["crop_side_fraction"],
             box_margin=self._p["box_margin"],
             threshold=self._p["mask_threshold"],
+            whole_object=WholeObjectSettings() if self._p["whole_object"] else None,
         )
 
     def _load_models(self) -> None:
         """(Re)load the point and box models; on failure the node keeps serving without
         a model and reports ERROR in diagnostics until a working path is set."""
-        paths = resolve_model_paths(self._p["point_model"], self._p["box_model"])
+        paths = resolve_model_paths(
+            self._p["point_model"], self._p["box_model"], self._p["whole_object"]
+        )
         try:
             point = OnnxBackend(paths["point"], threads=self._p["threads"])
             box = (

@@ -25,6 +25,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from picosam2_ros.core.everything import EverythingError, EverythingSettings, se
 from picosam2_ros.core.geometry import MODEL_INPUT_SIZE
 from picosam2_ros.core.pipeline import CropSettings, segment_frame
 from picosam2_ros.core.prompts import LABEL_FOREGROUND, ObjectPrompt
+from picosam2_ros.core.whole_object import WholeObjectSettings
 from picosam2_ros.evaluation.everything import format_everything_summary
 from picosam2_ros.evaluation.everything_session import (
     EverythingEvaluator,
@@ -148,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="M",
-        help="ONNX model for point prompts (default: the shipped point model)",
+        help="ONNX model for point prompts (default: the shipped point model; with "
+        "--whole-object the shipped zoom model)",
     )
     parser.add_argument(
         "--box-model",
@@ -184,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=8,
         metavar="K",
         help="best and worst instances shown in overlays.png (0 = no grid; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--whole-object",
+        action="store_true",
+        help="point prompts return the whole object (the segmenter's whole_object "
+        "parameter: two point-model windows find its extent, the box model segments it); "
+        "default: the paper's single 96-px crop",
     )
     parser.add_argument("--no-plots", action="store_true", help="write report.json only")
     everything = parser.add_argument_group("segment everything (--everything)")
@@ -259,13 +269,14 @@ def object_prompt(object_id: int, spec: PromptSpec) -> ObjectPrompt:
 
 
 def load_backends(
-    model: Path | None, box_model: Path | None, threads: int
+    model: Path | None, box_model: Path | None, threads: int, whole_object: bool = False
 ) -> dict[str, InferenceBackend]:
-    """Point and box backends (one shared when both paths are the same file).
+    """Point and box backends (one shared when both paths are the same file); the
+    default point model depends on ``whole_object`` (resources.resolve_model_paths).
 
     Raises ModelLoadError with a message naming the file and what to do.
     """
-    paths = resolve_model_paths(str(model or ""), str(box_model or ""))
+    paths = resolve_model_paths(str(model or ""), str(box_model or ""), whole_object)
     for kind, path in paths.items():
         if not path.is_file():
             default = (kind == "point" and model is None) or (
@@ -372,12 +383,15 @@ def run_everything(args: argparse.Namespace, backends: dict[str, InferenceBacken
 
 def run(args: argparse.Namespace) -> int:
     try:
-        backends = load_backends(args.model, args.box_model, args.threads)
+        backends = load_backends(args.model, args.box_model, args.threads, args.whole_object)
     except ModelLoadError as exc:
         return _fail(EXIT_BAD_INPUT, str(exc))
     if args.everything:
         return run_everything(args, backends)
-    settings = CropSettings(point_side_px=MODEL_INPUT_SIZE)
+    settings = CropSettings(
+        point_side_px=MODEL_INPUT_SIZE,
+        whole_object=WholeObjectSettings() if args.whole_object else None,
+    )
     session = EvaluationSession(
         CropProtocol(point_side=settings.point_side_px, box_margin=settings.box_margin),
         overlay_count=0 if args.no_plots else args.overlays,
@@ -452,6 +466,9 @@ def run(args: argparse.Namespace) -> int:
             "point_side_px": settings.point_side_px,
             "box_margin": settings.box_margin,
             "threshold": settings.threshold,
+            "whole_object": (
+                None if settings.whole_object is None else asdict(settings.whole_object)
+            ),
         },
         "threads": args.threads,
         "max_images": args.max_images,

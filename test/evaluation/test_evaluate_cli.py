@@ -149,3 +149,19 @@ def test_everything_grid_denser_than_the_frames_is_a_bad_input(
     args = ["--bag", str(tiny_bag), "--model", str(colour_model), "--report", str(tmp_path)]
     assert run_cli([*args, "--everything", "--points-per-side", "500"]) == evaluate.EXIT_BAD_INPUT
     assert "denser than the 224x176 image" in capsys.readouterr().err
+
+
+def test_whole_object_option_is_applied_and_recorded(
+    tiny_bag: Path, colour_model: Path, tmp_path: Path
+) -> None:
+    """The colour-match model as point AND box model: the box stage sees the box crop's
+    centre, which for an L shape can be background, so not every mask is exact."""
+    out = tmp_path / "whole"
+    args = ["--bag", str(tiny_bag), "--model", str(colour_model), "--report", str(out)]
+    assert run_cli([*args, "--whole-object", "--no-plots"]) == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    settings = report["source"]["crop_settings"]["whole_object"]
+    assert settings is not None and settings["box_refine"] is True
+    assert report["counts"]["instances_missing"] == 0
+    assert report["summary"]["full_frame"]["miou"] > 0.85
+    assert "--whole-object" in evaluate.build_parser().format_help()

@@ -394,3 +394,27 @@ def test_parameters_are_validated(graph: SegmenterGraph, tmp_path: Path) -> None
         assert isinstance(res, SetParametersResult) and not res.successful, param.name
     [ok] = graph.node.set_parameters([Parameter("crop_side_px", value=64)])
     assert ok.successful and graph.node._settings().point_side_px == 64
+
+
+def test_whole_object_parameter_turns_a_click_into_the_whole_object(
+    graph: SegmenterGraph,
+) -> None:
+    big = SceneObject("ellipse", (40, 60, 210), x=200, y=150, width=180, height=150)
+    rgb, (truth,) = render_scene(W, H, [big])
+    graph.send_prompt(point_prompt(3, 270, 210))  # a click off the object's centre
+    wait_standing(graph, 1)
+    native = graph.segment(rgb, "rgb8", stamp_ns=1_000)
+    [obj] = native.objects
+    assert (obj.crop.width, obj.crop.height) == (96, 96)
+    assert mask_iou(frame_mask(obj), truth) < 0.45  # the 96-px crop cuts the object
+
+    [res] = graph.node.set_parameters([Parameter("whole_object", value=True)])
+    assert res.successful and graph.node._settings().whole_object is not None
+    whole = graph.segment(rgb, "rgb8", stamp_ns=2_000)
+    [obj] = whole.objects
+    assert obj.status == ObjectMask.STATUS_OK
+    assert mask_iou(frame_mask(obj), truth) > 0.9
+    [bad] = graph.node.set_parameters([Parameter("whole_object", value="yes")])
+    assert not bad.successful and graph.node._settings().whole_object is not None
+    [res] = graph.node.set_parameters([Parameter("whole_object", value=False)])
+    assert res.successful and graph.node._settings().whole_object is None

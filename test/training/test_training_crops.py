@@ -154,3 +154,33 @@ def test_box_prior_calibration_picks_the_weight_that_helps() -> None:
     exact = lambda x: np.where(truth, 5.0, -5.0)[None, None].repeat(len(x), 0)  # noqa: E731
     weight, scores = calibrate_box_prior(exact, es)
     assert weight == 0.0 and scores[0.0] == 1.0
+
+
+def test_zoom_samples_put_a_mask_pixel_at_the_centre_at_any_scale(tmp_path) -> None:
+    from training.augment import AugmentConfig
+
+    data = load_coco_folders([make_coco_folder(tmp_path / "d", n_images=6)])
+    rng = np.random.default_rng(0)
+    cfg = AugmentConfig(
+        zoom=1.0, copy_paste=0, hflip=0, colour=0, blur=0, noise=0, jpeg=0, zoom_min_side=8
+    )
+    fractions = []
+    for k in range(60):
+        i = k % len(data)
+        crop, mask, _ = make_sample(data, i, "point", rng, cfg)
+        assert crop.shape == (96, 96, 3) and mask.shape == (96, 96)
+        assert mask[47:49, 47:49].any()  # the prompt (on the mask) is the input's centre
+        inst = data.instances[i]
+        # The object's colour under its mask: image and target are aligned.
+        mh, mw = inst.mask.shape
+        region = data.images[inst.image_index][
+            inst.mask_y : inst.mask_y + mh, inst.mask_x : inst.mask_x + mw
+        ]
+        colour = region[inst.mask].mean(0)
+        inner = mask & np.roll(mask, 2, 0) & np.roll(mask, -2, 0) & np.roll(mask, 2, 1)
+        if inner.sum() > 20:
+            assert np.abs(crop[inner & np.roll(mask, -2, 1)].mean(0) - colour).max() < 12
+        ys, xs = np.nonzero(mask)
+        fractions.append(max(np.ptp(xs), np.ptp(ys)) / 96)
+    # The object fills from about a tenth to most of the input.
+    assert min(fractions) < 0.3 and max(fractions) > 0.7

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -62,3 +63,43 @@ def test_missing_and_corrupt_checkpoints(tmp_path) -> None:
     torch.save([1, 2, 3], plain)
     with pytest.raises(SystemExit, match="not a PicoSAM2 training checkpoint"):
         load_weights(plain)
+
+
+def test_weights_from_an_onnx_export_compute_the_same_function(tmp_path) -> None:
+    """An fp32 export folds every batch norm; reading it back gives the same network,
+    and with a calibration batch also in training mode on that batch."""
+    import onnxruntime as ort
+
+    from training.export import export_onnx
+    from training.model import weights_from_onnx
+
+    torch.manual_seed(0)
+    model = PicoSAM2()
+    model.train()
+    with torch.no_grad():  # running statistics away from the defaults, as after training
+        for _ in range(3):
+            model(torch.randn(8, 3, 96, 96) * 2 + 0.5)
+    model.eval()
+    path = export_onnx(model, tmp_path / "m.onnx")
+    x = torch.randn(4, 3, 96, 96)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    plain = weights_from_onnx(path)
+    calibrated = weights_from_onnx(path, calibration=x)
+    with torch.no_grad():
+        np.testing.assert_allclose(plain(x).numpy(), expected, atol=1e-4)
+        np.testing.assert_allclose(calibrated(x).numpy(), expected, atol=1e-4)
+        calibrated.train()
+        np.testing.assert_allclose(calibrated(x).numpy(), expected, atol=1e-3)
+        assert not np.allclose(model.train()(x).numpy(), expected, atol=1e-3)
+
+
+def test_weights_from_onnx_refuses_other_files(tmp_path) -> None:
+    from picosam2_ros.testing.models import build_colour_match_model
+    from training.model import weights_from_onnx
+
+    with pytest.raises(SystemExit, match="folded convolutions"):
+        weights_from_onnx(build_colour_match_model(tmp_path / "colour.onnx"))
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    with pytest.raises(SystemExit, match="cannot read"):
+        weights_from_onnx(tmp_path / "junk.onnx")

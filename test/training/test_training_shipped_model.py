@@ -23,6 +23,8 @@ VAL_DIR = REPO.parent / "shared" / "data" / "coco-val2017-sample"
 CARD = MODELS_DIR / "MODEL_CARD.md"
 POINT_FILES = ("picosam2_point.onnx", "picosam2_point_int8.onnx")
 BOX_FILES = ("picosam2_box.onnx", "picosam2_box_int8.onnx")
+#: The whole-object decoding's point model (trained on zoom windows).
+ZOOM_FILES = ("picosam2_point_zoom.onnx", "picosam2_point_zoom_int8.onnx")
 #: Box-prior weights in the files' metadata (core.box_prior), calibrated on held-out
 #: training box crops: the box model's, and the point model's for box prompts decoded by
 #: the point network (the camera's one network on the sensor, or a user's box_model).
@@ -34,7 +36,7 @@ def _card_checksums() -> dict[str, str]:
     return dict(re.findall(r"`(picosam2_\w+\.onnx)`\s*\|\s*`([0-9a-f]{64})`", text))
 
 
-@pytest.mark.parametrize("name", POINT_FILES + BOX_FILES)
+@pytest.mark.parametrize("name", POINT_FILES + BOX_FILES + ZOOM_FILES)
 def test_shipped_file_loads_and_matches_card(name: str) -> None:
     path = MODELS_DIR / name
     assert path.is_file(), f"shipped model {path} is missing"
@@ -69,7 +71,7 @@ def real_crops(real_data):
     return build_eval_set(real_data, "point")
 
 
-@pytest.mark.parametrize("name", POINT_FILES)
+@pytest.mark.parametrize("name", POINT_FILES + ZOOM_FILES)
 def test_masks_overlap_ground_truth_on_real_crops(name: str, real_crops) -> None:
     logits = OnnxBackend(MODELS_DIR / name).infer(normalise(real_crops.crops))
     ious = [mask_iou(p > 0, t) for p, t in zip(logits, real_crops.masks, strict=True)]

@@ -24,6 +24,20 @@ def test_configured_paths_win_and_box_prompts_fall_back_to_the_point_model(
     assert resolve_model_paths("", "")["box"] == tmp_path / "picosam2_box.onnx"
 
 
+def test_whole_object_points_get_the_zoom_model_once_it_is_shipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(resources, "MODELS_DIR", tmp_path)
+    point = tmp_path / "picosam2_point.onnx"
+    assert resolve_model_paths("", "", whole_object=True)["point"] == point
+    (tmp_path / "picosam2_point_zoom.onnx").write_bytes(b"x")
+    assert resolve_model_paths("", "", whole_object=True)["point"] == point.with_name(
+        "picosam2_point_zoom.onnx"
+    )
+    assert resolve_model_paths("", "")["point"] == point  # the paper's crop keeps its model
+    assert resolve_model_paths("/p.onnx", "", whole_object=True)["point"] == Path("/p.onnx")
+
+
 def test_config_file_finds_the_shipped_profile() -> None:
     path = config_file("fastdds_shm.xml")
     assert path.is_file() and "<segment_size>10485760</segment_size>" in path.read_text()

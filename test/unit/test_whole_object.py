@@ -1,0 +1,186 @@
+"""Windows around a prompt (core.window) and point -> whole object (core.whole_object)
+through the pipeline, with the colour-match ONNX model through onnxruntime.
+
+The colour-match model segments the region whose colour matches its input's centre, at
+any zoom, so it stands for a network that segments the centre object at any scale: on
+flat synthetic objects the whole-object answer is known to the pixel.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from picosam2_ros.backends.onnx_backend import OnnxBackend
+from picosam2_ros.core.metrics import mask_iou
+from picosam2_ros.core.pipeline import CropSettings, ObjectStatus, segment_frame
+from picosam2_ros.core.postprocess import keep_components_at
+from picosam2_ros.core.preprocess import normalise
+from picosam2_ros.core.prompts import ObjectPrompt
+from picosam2_ros.core.whole_object import WholeObjectSettings, find_objects
+from picosam2_ros.core.window import (
+    MEAN_RGB,
+    Window,
+    logits_to_frame,
+    window_mask,
+    window_to_model_input,
+)
+from picosam2_ros.testing.scenes import SceneObject, render_scene
+from test.unit.test_pipeline import ConstantBackend, CountingBackend, _to_encoding
+
+W, H = 640, 480
+RED, GREEN, BLUE = (220, 40, 40), (40, 200, 60), (40, 60, 210)
+WHOLE = CropSettings(whole_object=WholeObjectSettings())
+
+
+def _both(backend: object) -> dict[str, object]:
+    return {"point": backend, "box": backend}
+
+
+def _full(res: object, width: int = W, height: int = H) -> np.ndarray:
+    out = np.zeros((height, width), dtype=bool)
+    out[res.crop.slices] = res.mask  # type: ignore[attr-defined]
+    return out
+
+
+# ----------------------------------------------------------------------------- windows
+@pytest.mark.parametrize(("cx", "cy", "side"), [(320, 240, 96), (100, 50, 300), (630, 470, 200)])
+def test_window_round_trip_lands_on_the_same_pixels(cx: int, cy: int, side: int) -> None:
+    """Frame mask -> window grid -> logits -> back onto the frame: the same object."""
+    obj = SceneObject("ellipse", RED, cx - side // 4, cy - side // 5, side // 2, side // 3)
+    _, (truth,) = render_scene(W, H, [obj])
+    window = Window.around_pixel(cx, cy, side)
+    small = window_mask(truth, window)
+    roi, logits = logits_to_frame(np.where(small, 4.0, -4.0), window, W, H)
+    back = np.zeros((H, W), dtype=bool)
+    back[roi.slices] = logits > 0
+    assert mask_iou(back, truth) > 0.93
+    # The prompt pixel is at the input's centre whatever the window's size.
+    assert small[47:49, 47:49].sum() >= 3 if truth[cy, cx] else True
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "mono8", "rgba8", "bgra8"])
+def test_window_outside_the_frame_is_filled_with_the_mean(encoding: str) -> None:
+    rgb, _ = render_scene(W, H, [SceneObject("rect", GREEN, 0, 0, 40, 40)])
+    image = _to_encoding(rgb, encoding)
+    # Centred on the top-left corner pixel: three quarters of the window lie outside.
+    crop = window_to_model_input(image, encoding, Window.around_pixel(0, 0, 160))
+    assert crop.shape == (96, 96, 3) and crop.dtype == np.uint8
+    fill = crop[5, 5].astype(int)
+    if encoding == "mono8":
+        assert abs(int(fill[0]) - int(fill[1])) == 0 and 100 < fill[0] < 130
+    else:
+        np.testing.assert_array_equal(fill, MEAN_RGB)
+        # The mean colour normalises to (almost) zero: the network sees "nothing".
+        assert np.abs(normalise(crop[None])[0, :, 5, 5]).max() < 0.02
+        assert tuple(crop[60, 60]) == (40, 200, 60)  # inside the frame: the object
+
+
+def test_window_rejects_bad_geometry() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        Window(10.0, 10.0, 0.0)
+    with pytest.raises(ValueError, match="finite"):
+        Window(float("nan"), 10.0, 50.0)
+    with pytest.raises(ValueError, match="out of range"):
+        WholeObjectSettings(fill=0.0)
+
+
+# -------------------------------------------------------------------- whole object
+@pytest.mark.parametrize(
+    ("shape", "x", "y", "w", "h"),
+    [("ellipse", 220, 150, 170, 140), ("rect", 250, 200, 40, 30), ("ellipse", 0, 300, 160, 180)],
+)
+def test_click_returns_the_whole_object(
+    colour_backend: OnnxBackend, shape: str, x: int, y: int, w: int, h: int
+) -> None:
+    obj = SceneObject(shape, BLUE, x, y, w, h)
+    rgb, (truth,) = render_scene(W, H, [obj])
+    ys, xs = np.nonzero(truth)
+    k = len(xs) // 3  # a click away from the centre: users click anywhere
+    prompt = ObjectPrompt.from_point(1, float(xs[k]), float(ys[k]))
+    (native,) = segment_frame(rgb, "rgb8", [prompt], _both(colour_backend), CropSettings()).objects
+    (whole,) = segment_frame(rgb, "rgb8", [prompt], _both(colour_backend), WHOLE).objects
+    assert whole.status == ObjectStatus.OK
+    assert mask_iou(_full(whole), truth) > 0.9
+    if w * h > 96 * 96 * 2:  # larger than the native crop: the crop cut it
+        assert mask_iou(_full(native), truth) < 0.6
+
+
+def test_three_batched_runs_per_frame_whatever_the_number_of_clicks(
+    colour_backend: OnnxBackend,
+) -> None:
+    objs = [
+        SceneObject("rect", RED, 40, 40, 200, 150),
+        SceneObject("ellipse", GREEN, 350, 220, 120, 200),
+        SceneObject("rect", BLUE, 500, 60, 30, 30),
+    ]
+    rgb, truths = render_scene(W, H, objs)
+    prompts = [
+        ObjectPrompt.from_point(i + 1, o.x + o.width / 2, o.y + o.height / 2)
+        for i, o in enumerate(objs)
+    ]
+    point, box = CountingBackend(colour_backend), CountingBackend(colour_backend)
+    frame = segment_frame(rgb, "rgb8", prompts, {"point": point, "box": box}, WHOLE)
+    assert point.batches == [3, 3] and box.batches == [3]
+    for res, truth in zip(frame.objects, truths, strict=True):
+        assert mask_iou(_full(res), truth) > 0.9
+    no_box = CropSettings(whole_object=WholeObjectSettings(box_refine=False))
+    point, box = CountingBackend(colour_backend), CountingBackend(colour_backend)
+    frame = segment_frame(rgb, "rgb8", prompts, {"point": point, "box": box}, no_box)
+    assert point.batches == [3, 3] and box.batches == []
+    for res, truth in zip(frame.objects, truths, strict=True):
+        assert mask_iou(_full(res), truth) > 0.9
+
+
+def test_second_window_grows_when_the_first_mask_reaches_its_edge(
+    colour_backend: OnnxBackend,
+) -> None:
+    # A long bar: the first window (0.12 x 480 = 57.6 px) sees it cross both side edges.
+    rgb, _ = render_scene(W, H, [SceneObject("rect", RED, 10, 220, 620, 40)])
+    settings = WholeObjectSettings()
+    (outcome,) = find_objects(rgb, "rgb8", [(320.0, 240.0)], colour_backend.infer, settings)
+    assert outcome.found
+    assert outcome.window.side == pytest.approx(4.0 * 0.12 * 480)
+    # The bar still crosses the grown window (x 205..435); its height is found exactly.
+    x0, y0, x1, y1 = outcome.box  # type: ignore[misc]
+    assert x0 == pytest.approx(205.3, abs=3) and x1 == pytest.approx(435.7, abs=3)
+    assert y0 == pytest.approx(220, abs=3) and y1 == pytest.approx(260, abs=3)
+    # A small object: the second window is sized from its extent, not larger than needed.
+    rgb, _ = render_scene(W, H, [SceneObject("rect", RED, 300, 200, 20, 20)])
+    (outcome,) = find_objects(rgb, "rgb8", [(310.0, 210.0)], colour_backend.infer, settings)
+    assert outcome.window.side == pytest.approx(settings.min_side)
+
+
+def test_nothing_found_keeps_the_native_crop(colour_model_path: object) -> None:
+    rgb, _ = render_scene(W, H, [SceneObject("rect", RED, 300, 200, 50, 50)])
+    blind = CountingBackend(ConstantBackend(-5.0))  # type: ignore[arg-type]
+    prompt = ObjectPrompt.from_point(3, 320.0, 220.0)
+    (res,) = segment_frame(rgb, "rgb8", [prompt], _both(blind), WHOLE).objects
+    assert res.status == ObjectStatus.EMPTY and res.object_id == 3
+    assert (res.crop.width, res.crop.height) == (96, 96)  # the native crop's answer
+    assert blind.batches == [1, 1]  # the first window, then the native crop
+
+
+def test_background_point_still_erases_in_whole_object_mode(colour_backend: OnnxBackend) -> None:
+    objs = [
+        SceneObject("rect", RED, 100, 100, 200, 120),
+        SceneObject("rect", RED, 320, 110, 60, 60),
+    ]
+    rgb, (big, small) = render_scene(W, H, objs)
+    prompt = ObjectPrompt(1, np.array([[200.0, 160.0], [350.0, 140.0]]), np.array([1, 0]))
+    (res,) = segment_frame(rgb, "rgb8", [prompt], _both(colour_backend), WHOLE).objects
+    full = _full(res)
+    assert not (full & small).any()
+    assert mask_iou(full & ~small, big) > 0.85
+
+
+def test_keep_components_at() -> None:
+    mask = np.zeros((20, 30), dtype=bool)
+    mask[2:6, 2:6] = True
+    mask[10:15, 20:28] = True
+    kept = keep_components_at(mask, np.array([[22.0, 12.0]]))
+    assert kept.sum() == 40 and kept[12, 22] and not kept[3, 3]
+    # A point off the mask keeps everything (the network's answer stands).
+    np.testing.assert_array_equal(keep_components_at(mask, np.array([[0.0, 19.0]])), mask)
+    assert cv2.countNonZero(keep_components_at(mask, np.empty((0, 2))).view(np.uint8)) == 56
