@@ -55,20 +55,10 @@ def erase_components_at(mask: np.ndarray, points_xy: np.ndarray) -> np.ndarray:
     """Copy of ``mask`` without the 8-connected components that contain any of the
     (x, y) points (mask coordinates; points outside the mask are ignored)."""
     out = np.array(mask, dtype=bool)
-    pts = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
-    if pts.shape[0] == 0 or not out.any():
-        return out
-    h, w = out.shape
-    cols = np.floor(pts[:, 0]).astype(np.int64)
-    rows = np.floor(pts[:, 1]).astype(np.int64)
-    inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
-    cols, rows = cols[inside], rows[inside]
-    if cols.size == 0 or not out[rows, cols].any():
-        return out
-    _, labels = cv2.connectedComponents(out.view(np.uint8), connectivity=8)
-    hit = np.unique(labels[rows, cols])
-    hit = hit[hit != 0]
-    out[np.isin(labels, hit)] = False
+    at = _components_at(out, points_xy)
+    if at is not None:
+        labels, hit = at
+        out[np.isin(labels, hit)] = False
     return out
 
 
@@ -77,17 +67,27 @@ def keep_components_at(mask: np.ndarray, points_xy: np.ndarray) -> np.ndarray:
     (x, y) points (mask coordinates); the mask unchanged when no point is on it (the
     network's answer is kept rather than emptied)."""
     out = np.array(mask, dtype=bool)
+    at = _components_at(out, points_xy)
+    if at is None:
+        return out
+    labels, hit = at
+    return np.isin(labels, hit)
+
+
+def _components_at(mask: np.ndarray, points_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The 8-connected component labels of a bool ``mask`` and the labels under the (x, y)
+    points; None when no point lies on the mask."""
     pts = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
-    h, w = out.shape
+    h, w = mask.shape
     cols = np.floor(pts[:, 0]).astype(np.int64)
     rows = np.floor(pts[:, 1]).astype(np.int64)
     inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
     cols, rows = cols[inside], rows[inside]
-    if cols.size == 0 or not out[rows, cols].any():
-        return out
-    _, labels = cv2.connectedComponents(out.view(np.uint8), connectivity=8)
+    if cols.size == 0 or not mask[rows, cols].any():
+        return None
+    _, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
     hit = np.unique(labels[rows, cols])
-    return np.isin(labels, hit[hit != 0])
+    return labels, hit[hit != 0]
 
 
 def recentre_point(mask: np.ndarray) -> tuple[float, float] | None:
