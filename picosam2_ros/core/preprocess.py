@@ -61,6 +61,16 @@ def check_image(image: np.ndarray, encoding: str) -> None:
         )
 
 
+def model_input_buffer(out: np.ndarray | None, size: int) -> np.ndarray:
+    """``out`` checked as a (size, size, 3) uint8 C-contiguous buffer, or a new one."""
+    if out is None:
+        return np.empty((size, size, 3), dtype=np.uint8)
+    if out.shape != (size, size, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous:
+        # OpenCV would silently write into a new array instead.
+        raise ValueError(f"out must be C-contiguous ({size}, {size}, 3) uint8, got {out.shape}")
+    return out
+
+
 def crop_to_model_input(
     image: np.ndarray,
     encoding: str,
@@ -79,11 +89,7 @@ def crop_to_model_input(
         raise ValueError(f"crop {roi} is empty or starts outside the image")
     if roi.x + roi.width > image.shape[1] or roi.y + roi.height > image.shape[0]:
         raise ValueError(f"crop {roi} exceeds the {image.shape[1]}x{image.shape[0]} image")
-    if out is None:
-        out = np.empty((size, size, 3), dtype=np.uint8)
-    elif out.shape != (size, size, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous:
-        # OpenCV would silently write into a new array instead.
-        raise ValueError(f"out must be C-contiguous ({size}, {size}, 3) uint8, got {out.shape}")
+    out = model_input_buffer(out, size)
     crop = image[roi.slices]  # a view: OpenCV reads it with the frame's row stride
     if crop.ndim == 3 and crop.shape[2] == 1:
         crop = crop[:, :, 0]

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from picosam2_ros.core.geometry import MODEL_INPUT_SIZE, Roi
-from picosam2_ros.core.preprocess import IMAGENET_MEAN, check_image
+from picosam2_ros.core.preprocess import IMAGENET_MEAN, check_image, model_input_buffer
 
 #: Fill outside the frame: the ImageNet mean, RGB uint8 (zero after normalisation).
 MEAN_RGB = tuple(round(255.0 * m) for m in IMAGENET_MEAN)
@@ -89,10 +89,7 @@ def window_to_model_input(
     outside the frame filled with the ImageNet mean. ``out`` as in
     ``preprocess.crop_to_model_input``."""
     check_image(image, encoding)
-    if out is None:
-        out = np.empty((size, size, 3), dtype=np.uint8)
-    elif out.shape != (size, size, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous:
-        raise ValueError(f"out must be C-contiguous ({size}, {size}, 3) uint8, got {out.shape}")
+    out = model_input_buffer(out, size)
     src = image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
     warped = cv2.warpAffine(
         src,
