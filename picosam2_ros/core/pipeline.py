@@ -37,7 +37,12 @@ from picosam2_ros.core.postprocess import (
 )
 from picosam2_ros.core.preprocess import check_image, crop_to_model_input, normalise
 from picosam2_ros.core.prompts import ObjectPrompt, PromptError, validate_prompt
-from picosam2_ros.core.whole_object import WholeObjectSettings, find_objects
+from picosam2_ros.core.whole_object import (
+    BoxRun,
+    ClickSearch,
+    WholeObjectSettings,
+    run_point_stages,
+)
 
 if TYPE_CHECKING:  # the core needs only the protocol's shape, not the backends package
     from picosam2_ros.backends.base import InferenceBackend
@@ -315,27 +320,31 @@ def _whole_object_jobs(
         return out
 
     height, width = image.shape[:2]
-    clicks = [job.point for job in points if job.point is not None]
-    outcomes = find_objects(
-        image, encoding, clicks, infer, settings.whole_object, settings.threshold,
-        backend.input_size,
-    )  # fmt: skip
+    searches = [
+        ClickSearch(job.point, width, height, settings.whole_object, settings.threshold)
+        for job in points
+        if job.point is not None
+    ]
+    run_point_stages(image, encoding, searches, infer, backend.input_size)
     replaced: dict[int, CropJob | None] = {}
     pieces: list[tuple[int, Roi, np.ndarray, float]] = []
-    for job, outcome in zip(points, outcomes, strict=True):
-        if not outcome.found or outcome.box is None:
+    for job, search in zip(points, searches, strict=True):
+        run = search.next_run()
+        if isinstance(run, BoxRun):
+            search.take_box()
+            roi = box_to_roi(run.box, width, height, settings.box_margin)
+            replaced[id(job)] = CropJob(job.object_id, "box", roi, run.box)
             continue
-        if settings.whole_object.box_refine:
-            roi = box_to_roi(outcome.box, width, height, settings.box_margin)
-            replaced[id(job)] = CropJob(job.object_id, "box", roi, outcome.box)
-        else:
-            assert job.point is not None
-            roi, logits = outcome.on_frame(width, height)
-            click = np.array([job.point]) - (roi.x, roi.y)
-            mask = keep_components_at(logits > settings.threshold, click)
-            score = stability_score(outcome.logits, settings.threshold)
-            pieces.append((job.object_id, roi, mask, score))
-            replaced[id(job)] = None
+        outcome = search.outcome()
+        if not outcome.found:
+            continue
+        assert job.point is not None
+        roi, logits = outcome.on_frame(width, height)
+        click = np.array([job.point]) - (roi.x, roi.y)
+        mask = keep_components_at(logits > settings.threshold, click)
+        score = stability_score(outcome.logits, settings.threshold)
+        pieces.append((job.object_id, roi, mask, score))
+        replaced[id(job)] = None
     left: list[CropJob] = []
     for job in jobs:
         new = replaced.get(id(job), job)

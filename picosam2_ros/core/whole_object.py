@@ -16,7 +16,10 @@ any size, the click exactly at the input's centre, filled outside the frame):
    protocol: a box framing the object is what that model segments best).
 
 The defaults were chosen on held-out training images (models/MODEL_CARD.md, "Zoom
-model"). Each stage is one batch over all clicks of the frame. A click whose last
+model"). ``ClickSearch`` is one click's search, one run at a time (``next_run`` says
+which: a ``PointRun`` window, a ``BoxRun`` box, or None when finished), so a caller can
+spread the runs over camera frames; ``run_point_stages`` / ``find_objects`` batch the
+searches of one frame, each stage one batch over all clicks. A click whose last
 mask is empty keeps the native 96-pixel crop's answer instead (``WindowOutcome.found``
 False); the caller decides. This module needs only numpy and OpenCV; the pipeline
 (``core.pipeline``) wires it to the backends and the box stage.
@@ -171,6 +174,138 @@ def second_side(
     return min(largest, side)
 
 
+@dataclass(frozen=True)
+class PointRun:
+    """Next run of a click's search: the point network on ``window``."""
+
+    window: Window
+
+
+@dataclass(frozen=True)
+class BoxRun:
+    """Next run of a click's search: the box model on the frame box ``box``
+    ``(x_min, y_min, x_max, y_max)`` (continuous, exclusive max), its crop decoded with
+    that box; the box model's mask is the click's answer. The search ends with it."""
+
+    box: tuple[float, float, float, float]
+
+
+class ClickSearch:
+    """The whole-object search of one click, one network run at a time.
+
+    ``next_run()`` says what to run next: a ``PointRun`` (run the point network on its
+    window, then hand the (S, S) logits to ``take_point``), a ``BoxRun`` (run the box
+    model on its box; the search keeps no part in it, call ``take_box()`` once it is
+    scheduled) or None (finished: ``outcome()`` is the last point window's answer, the
+    click's mask when ``box_refine`` is off; ``found`` False means keep the native crop).
+    ``next_run`` has no side effect: it returns the same run until that run is taken.
+    A caller may spread the runs over frames (one run per frame) or batch many searches
+    per stage (``run_point_stages``). The click must lie inside the frame.
+    """
+
+    def __init__(
+        self,
+        click: tuple[float, float],
+        width: int,
+        height: int,
+        settings: WholeObjectSettings,
+        threshold: float = 0.0,
+    ) -> None:
+        self.click = click
+        self.width, self.height = width, height
+        self.settings = settings
+        self.threshold = threshold
+        # The window's centre: the clicked pixel's centre, so the input's centre is on it.
+        self.centre = (math.floor(click[0]) + 0.5, math.floor(click[1]) + 0.5)
+        self.point_runs = 0
+        self._window: Window | None = None
+        self._logits: np.ndarray | None = None
+        self._component: _Component | None = None
+        self._box_taken = False
+        self._next: PointRun | BoxRun | None = self._plan()
+
+    @property
+    def finished(self) -> bool:
+        return self._next is None
+
+    def next_run(self) -> PointRun | BoxRun | None:
+        """The run to do next, None when the search is over (see the class)."""
+        return self._next
+
+    def take_point(self, logits: np.ndarray) -> None:
+        """The (S, S) logits of the ``PointRun`` that ``next_run`` returned."""
+        run = self._next
+        if not isinstance(run, PointRun):
+            raise RuntimeError(f"take_point called while the next run is {run!r}")
+        logits = np.asarray(logits, dtype=np.float32)
+        if logits.ndim != 2 or logits.shape[0] != logits.shape[1]:
+            raise ValueError(f"point logits must be (S, S), got {logits.shape}")
+        self._window, self._logits = run.window, logits
+        self._component = _click_component(
+            logits, run.window, self.width, self.height, self.threshold
+        )
+        self.point_runs += 1
+        self._next = self._plan()
+
+    def take_box(self) -> None:
+        """The ``BoxRun`` that ``next_run`` returned is the caller's now; the search ends."""
+        if not isinstance(self._next, BoxRun):
+            raise RuntimeError(f"take_box called while the next run is {self._next!r}")
+        self._box_taken = True
+        self._next = None
+
+    def outcome(self) -> WindowOutcome:
+        """The last point window's outcome (``found`` False when nothing lay under the
+        click there). Needs at least one point run taken."""
+        if self._window is None or self._logits is None:
+            raise RuntimeError("no point run taken yet")
+        comp = self._component
+        return WindowOutcome(
+            self._window, self._logits, comp.box if comp is not None else None, comp is not None
+        )
+
+    def _plan(self) -> PointRun | BoxRun | None:
+        s = self.settings
+        cx, cy = self.centre
+        if self._window is None:
+            return PointRun(Window(cx, cy, first_side(self.width, self.height, s)))
+        comp = self._component
+        if comp is None:  # nothing under the click ends the search
+            return None
+        if self.point_runs < s.windows:
+            last = self._window
+            side = second_side(self.centre, last, comp, s, self.width, self.height)
+            if max(side / last.side, last.side / side) > s.reuse_within:
+                return PointRun(Window(cx, cy, side))
+        if s.box_refine and not self._box_taken:
+            return BoxRun(comp.box)
+        return None
+
+
+def first_side(width: int, height: int, settings: WholeObjectSettings) -> float:
+    """The first window's side, frame pixels."""
+    side = max(settings.min_side, settings.first_side_fraction * min(width, height))
+    return min(side, settings.max_side_factor * max(width, height))
+
+
+def run_point_stages(
+    image: np.ndarray,
+    encoding: str,
+    searches: Sequence[ClickSearch],
+    infer: Infer,
+    size: int = MODEL_INPUT_SIZE,
+) -> None:
+    """Run every search's point windows: one batched point-network call per stage over
+    the searches whose next run is a ``PointRun``, until none is."""
+    while True:
+        pending = [(s, r) for s in searches if isinstance(r := s.next_run(), PointRun)]
+        if not pending:
+            return
+        logits = _run_windows(image, encoding, [r.window for _, r in pending], infer, size)
+        for (search, _), lg in zip(pending, logits, strict=True):
+            search.take_point(lg)
+
+
 def find_objects(
     image: np.ndarray,
     encoding: str,
@@ -183,40 +318,6 @@ def find_objects(
     """The point-window runs (``settings.windows``) for every click (x, y) of one frame:
     one batched point-network call per stage. The clicks must lie inside the frame."""
     height, width = image.shape[:2]
-    if not clicks:
-        return []
-    first_side = max(settings.min_side, settings.first_side_fraction * min(width, height))
-    first_side = min(first_side, settings.max_side_factor * max(width, height))
-    centres = [(math.floor(x) + 0.5, math.floor(y) + 0.5) for x, y in clicks]
-    windows = [Window(cx, cy, first_side) for cx, cy in centres]
-    logits = _run_windows(image, encoding, windows, infer, size)
-    comps = [
-        _click_component(lg, w, width, height, threshold)
-        for lg, w in zip(logits, windows, strict=True)
-    ]
-    found = [c is not None for c in comps]
-    # Clicks still looking: nothing under the click ends the search.
-    active = [k for k, c in enumerate(comps) if c is not None]
-    for _ in range(settings.windows - 1):
-        rerun: list[int] = []
-        nexts: list[Window] = []
-        for k in active:
-            comp, w = comps[k], windows[k]
-            assert comp is not None
-            side = second_side(centres[k], w, comp, settings, width, height)
-            if max(side / w.side, w.side / side) > settings.reuse_within:
-                rerun.append(k)
-                nexts.append(Window(centres[k][0], centres[k][1], side))
-        if not nexts:
-            break
-        new_logits = _run_windows(image, encoding, nexts, infer, size)
-        logits = logits.copy()
-        for k, w, lg in zip(rerun, nexts, new_logits, strict=True):
-            windows[k], logits[k] = w, lg
-            comps[k] = _click_component(lg, w, width, height, threshold)
-            found[k] = comps[k] is not None
-        active = [k for k in rerun if comps[k] is not None]
-    return [
-        WindowOutcome(w, lg, c.box if c is not None else None, ok)
-        for w, lg, c, ok in zip(windows, logits, comps, found, strict=True)
-    ]
+    searches = [ClickSearch(c, width, height, settings, threshold) for c in clicks]
+    run_point_stages(image, encoding, searches, infer, size)
+    return [s.outcome() for s in searches]

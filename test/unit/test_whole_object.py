@@ -18,7 +18,17 @@ from picosam2_ros.core.pipeline import CropSettings, ObjectStatus, segment_frame
 from picosam2_ros.core.postprocess import keep_components_at
 from picosam2_ros.core.preprocess import normalise
 from picosam2_ros.core.prompts import ObjectPrompt
-from picosam2_ros.core.whole_object import WholeObjectSettings, find_objects
+from picosam2_ros.core.whole_object import (
+    BoxRun,
+    ClickSearch,
+    PointRun,
+    WholeObjectSettings,
+    WindowOutcome,
+    _click_component,
+    _run_windows,
+    find_objects,
+    second_side,
+)
 from picosam2_ros.core.window import (
     MEAN_RGB,
     Window,
@@ -150,6 +160,108 @@ def test_second_window_grows_when_the_first_mask_reaches_its_edge(
     rgb, _ = render_scene(W, H, [SceneObject("rect", RED, 300, 200, 20, 20)])
     (outcome,) = find_objects(rgb, "rgb8", [(310.0, 210.0)], colour_backend.infer, settings)
     assert outcome.window.side == pytest.approx(settings.min_side)
+
+
+def _reference_find_objects(
+    image: np.ndarray,
+    clicks: list[tuple[float, float]],
+    infer: object,
+    settings: WholeObjectSettings,
+    width: int = W,
+    height: int = H,
+) -> list[WindowOutcome]:
+    """The batched search as first written (before ``ClickSearch``): every click's first
+    window, then each next window sized from the last one's mask, one batch per stage."""
+    first = max(settings.min_side, settings.first_side_fraction * min(width, height))
+    first = min(first, settings.max_side_factor * max(width, height))
+    centres = [(np.floor(x) + 0.5, np.floor(y) + 0.5) for x, y in clicks]
+    windows = [Window(float(cx), float(cy), first) for cx, cy in centres]
+    logits = _run_windows(image, "rgb8", windows, infer, 96)  # type: ignore[arg-type]
+    comps = [
+        _click_component(lg, w, width, height, 0.0) for lg, w in zip(logits, windows, strict=True)
+    ]
+    active = [k for k, c in enumerate(comps) if c is not None]
+    for _ in range(settings.windows - 1):
+        rerun, nexts = [], []
+        for k in active:
+            comp, w = comps[k], windows[k]
+            assert comp is not None
+            side = second_side(centres[k], w, comp, settings, width, height)
+            if max(side / w.side, w.side / side) > settings.reuse_within:
+                rerun.append(k)
+                nexts.append(Window(centres[k][0], centres[k][1], side))
+        if not nexts:
+            break
+        new = _run_windows(image, "rgb8", nexts, infer, 96)  # type: ignore[arg-type]
+        logits = logits.copy()
+        for k, w, lg in zip(rerun, nexts, new, strict=True):
+            windows[k], logits[k] = w, lg
+            comps[k] = _click_component(lg, w, width, height, 0.0)
+        active = [k for k in rerun if comps[k] is not None]
+    return [
+        WindowOutcome(w, lg, c.box if c else None, c is not None)
+        for w, lg, c in zip(windows, logits, comps, strict=True)
+    ]
+
+
+_SCENE = [
+    SceneObject("rect", RED, 10, 220, 620, 40),  # crosses every window: grows
+    SceneObject("ellipse", GREEN, 350, 20, 160, 120),
+    SceneObject("rect", BLUE, 80, 60, 24, 20),  # small: min_side
+    SceneObject("ellipse", BLUE, 0, 330, 150, 150),  # at the frame's corner
+]
+_CLICKS = [(320.0, 240.0), (430.7, 80.2), (92.0, 70.0), (40.0, 430.0), (600.0, 400.0)]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        WholeObjectSettings(),
+        WholeObjectSettings(windows=3, box_refine=False),
+        WholeObjectSettings(first_side_fraction=0.3, grow=2.0, reuse_within=1.5),
+        WholeObjectSettings(windows=1),
+    ],
+)
+def test_click_search_matches_the_first_batched_search(
+    colour_backend: OnnxBackend, settings: WholeObjectSettings
+) -> None:
+    rgb, _ = render_scene(W, H, _SCENE)
+    want = _reference_find_objects(rgb, _CLICKS, colour_backend.infer, settings)
+    got = find_objects(rgb, "rgb8", _CLICKS, colour_backend.infer, settings)
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert (g.window, g.box, g.found) == (w.window, w.box, w.found)
+        np.testing.assert_array_equal(g.logits, w.logits)
+    # One run at a time (a camera's one run per frame) is the same search.
+    for click, w in zip(_CLICKS, want, strict=True):
+        search = ClickSearch(click, W, H, settings)
+        runs = []
+        while isinstance(run := search.next_run(), PointRun):
+            assert search.next_run() == run  # no side effect until taken
+            crop = window_to_model_input(rgb, "rgb8", run.window)
+            search.take_point(colour_backend.infer(normalise(crop[None]))[0])
+            runs.append(run)
+        assert len(runs) <= settings.windows
+        out = search.outcome()
+        assert (out.window, out.box, out.found) == (w.window, w.box, w.found)
+        if settings.box_refine and w.found:
+            assert run == BoxRun(w.box)  # type: ignore[arg-type]
+            search.take_box()
+        assert search.next_run() is None and search.finished
+
+
+def test_click_search_refuses_runs_out_of_turn() -> None:
+    search = ClickSearch((100.0, 100.0), W, H, WholeObjectSettings())
+    with pytest.raises(RuntimeError, match="no point run"):
+        search.outcome()
+    with pytest.raises(RuntimeError, match="take_box"):
+        search.take_box()
+    with pytest.raises(ValueError, match="S, S"):
+        search.take_point(np.zeros((96, 95), dtype=np.float32))
+    search.take_point(np.full((96, 96), -3.0, dtype=np.float32))  # nothing under the click
+    assert search.next_run() is None and not search.outcome().found
+    with pytest.raises(RuntimeError, match="take_point"):
+        search.take_point(np.zeros((96, 96), dtype=np.float32))
 
 
 def test_nothing_found_keeps_the_native_crop(colour_model_path: object) -> None:
