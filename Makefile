@@ -59,6 +59,10 @@ DATA ?= ../shared/data/train-real/coco2017 ../shared/data/train-real/davis2016
 VAL ?= ../shared/data/coco-val2017-sample
 PROTOCOL ?= point
 MINUTES ?= 82
+# A budget in training samples instead of minutes (the same training on a CPU or a GPU).
+SAMPLES ?=
+DEVICE ?= cpu
+WORKERS ?= 0
 # The box model starts from earlier weights (make model PROTOCOL=box INIT=...) and trains
 # through the box-conditioned decoding with weight BOX_PRIOR (core.box_prior).
 INIT ?=
@@ -68,8 +72,9 @@ THREADS ?= 2
 MODEL_ARGS ?=
 model: $(STAMP)
 	$(BIN)/python -m training.make_model --data $(DATA) --protocol $(PROTOCOL) \
-		--minutes $(MINUTES) --val $(VAL) --models picosam2_ros/models --seed $(SEED) \
-		--threads $(THREADS) $(if $(INIT),--init $(INIT)) \
+		$(if $(SAMPLES),--samples $(SAMPLES),--minutes $(MINUTES)) --val $(VAL) \
+		--models picosam2_ros/models --seed $(SEED) --threads $(THREADS) \
+		--device $(DEVICE) --workers $(WORKERS) $(if $(INIT),--init $(INIT)) \
 		$(if $(filter box,$(PROTOCOL)),--box-prior-weight $(BOX_PRIOR)) $(MODEL_ARGS)
 
 # IMX500 chain up to packerOut.zip, in its own env .venv-imx500 (Sony's tools pin older

@@ -38,10 +38,21 @@ def dice_loss_per_sample(logits: torch.Tensor, target: torch.Tensor, eps: float 
     return 1 - (2 * (p * t).sum(1) + eps) / (p.sum(1) + t.sum(1) + eps)
 
 
-def supervised_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """BCE + Dice against a binary ground-truth mask (same shape as ``logits``)."""
+def supervised_loss(
+    logits: torch.Tensor, target: torch.Tensor, hard_weight: float = 0.0
+) -> torch.Tensor:
+    """BCE + Dice against a binary ground-truth mask (same shape as ``logits``).
+
+    ``hard_weight`` > 0 weights each pixel's BCE by 1 + hard_weight x |p - target|, p the
+    prediction's own probability (not differentiated), normalised so the weights average
+    1: the easy pixels that dominate a mask (deep background, the object's core) count
+    less than its wrong ones, in the spirit of TinySAM's hard mask weighting."""
     logits = logits.float()
-    return F.binary_cross_entropy_with_logits(logits, target) + dice_loss(logits, target)
+    if hard_weight <= 0.0:
+        return F.binary_cross_entropy_with_logits(logits, target) + dice_loss(logits, target)
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    w = 1.0 + hard_weight * (torch.sigmoid(logits.detach()) - target).abs()
+    return (bce * w).sum() / w.sum() + dice_loss(logits, target)
 
 
 def teacher_confidence(teacher_logits: torch.Tensor) -> torch.Tensor:
@@ -74,6 +85,6 @@ def decode_with_box_prior(logits: torch.Tensor, boxes: np.ndarray, weight: float
     size = logits.shape[-1]
     shift = np.stack([weight * (1.0 - ellipse_distance(b, size)) for b in boxes])
     inside = np.stack([inside_box(b, size) for b in boxes])
-    shift_t = torch.from_numpy(shift.astype(np.float32))[:, None]
-    inside_t = torch.from_numpy(inside)[:, None]
+    shift_t = torch.from_numpy(shift.astype(np.float32))[:, None].to(logits.device)
+    inside_t = torch.from_numpy(inside)[:, None].to(logits.device)
     return torch.where(inside_t, logits + shift_t, torch.full_like(logits, OUTSIDE_BOX_LOGIT))

@@ -54,7 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.make_model", description=__doc__)
     ap.add_argument("--data", nargs="+", required=True, help="COCO-format training folder(s)")
     ap.add_argument("--protocol", required=True, help="point or box")
-    ap.add_argument("--minutes", type=float, default=82.0, help="training wall-clock budget")
+    ap.add_argument("--minutes", type=float, help="training wall-clock budget")
+    ap.add_argument(
+        "--samples",
+        type=int,
+        default=0,
+        help="training budget in samples instead (training.train --samples: the same "
+        "training on a CPU or a GPU)",
+    )
     ap.add_argument("--val", nargs="*", default=[], help="COCO-format validation folder(s)")
     ap.add_argument("--run", type=Path, help="run folder (default training/runs/PROTOCOL)")
     ap.add_argument("--models", type=Path, help="copy the ONNX files and curve here")
@@ -75,11 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-steps", type=int, default=0, help=argparse.SUPPRESS)
     args, extra = ap.parse_known_args(argv)
     protocol = check_protocol(args.protocol)
+    if (args.minutes is None) == (args.samples <= 0):
+        raise SystemExit("give one training budget: --minutes or --samples")
+    budget = (
+        ["--samples", str(args.samples)] if args.samples > 0 else ["--minutes", str(args.minutes)]
+    )
     run = args.run or Path("training/runs") / protocol
     name = args.name or f"picosam2_{protocol}"
     train_argv = [
         "--data", *args.data, "--protocol", protocol, "--out", str(run),
-        "--minutes", str(args.minutes), "--seed", str(args.seed),
+        *budget, "--seed", str(args.seed),
         "--threads", str(args.threads), "--max-steps", str(args.max_steps),
         "--zoom", str(args.zoom), *extra,
     ]  # fmt: skip

@@ -45,23 +45,30 @@ def plot_curve(
 
     train = [r for r in records if r["kind"] == "train"]
     val = [r for r in records if r["kind"] == "val"]
+    # A run without a validation folder logs held-out training figures instead ("dev").
+    val = val or [
+        {k.replace("dev_", "val_"): v for k, v in r.items()} for r in records if r["kind"] == "dev"
+    ]
+    # A sample budget (training.train --samples) is drawn over samples: its minutes
+    # depend on the machine it ran on.
+    by_samples = bool(val) and "minutes" not in val[0]
+    x = "samples" if by_samples else "minutes"
     fig, ax1 = plt.subplots(figsize=(7, 4), dpi=110)
-    ax1.plot([r["minutes"] for r in train], [r["loss"] for r in train], color="tab:blue", lw=1)
-    ax1.set_xlabel("minutes (wall clock, CPU)")
+    ax1.plot([r[x] for r in train], [r["loss"] for r in train], color="tab:blue", lw=1)
+    ax1.set_xlabel("training samples" if by_samples else "minutes (wall clock, CPU)")
     ax1.set_ylabel("training loss (BCE + Dice)", color="tab:blue")
     ax2 = ax1.twinx()
     keys = [k for k in (val[0] if val else {}) if k.endswith("_miou") and k.count("_") == 2]
     for k in keys:
-        ax2.plot(
-            [r["minutes"] for r in val], [r[k] for r in val], marker="o", label=k.replace("_", " ")
-        )
+        label = k.replace("val_", "held-out " if by_samples else "val_").replace("_", " ")
+        ax2.plot([r[x] for r in val], [r[k] for r in val], marker="o", label=label)
     final = [r for r in records if r["kind"] == "final"]
     for k in keys:
         if final and k in final[-1]:
-            ax2.plot([final[-1]["minutes"]], [final[-1][k]], marker="*", ms=12, color="black")
+            ax2.plot([final[-1][x]], [final[-1][k]], marker="*", ms=12, color="black")
     if baseline is not None:
         ax2.axhline(baseline[1], ls="--", color="grey", label=f"baseline: {baseline[0]}")
-    ax2.set_ylabel("validation mIoU")
+    ax2.set_ylabel("held-out training mIoU" if by_samples else "validation mIoU")
     ax2.set_ylim(0, max(0.6, *(r[k] for r in val for k in keys)) if val else 0.6)
     ax2.legend(loc="lower right")
     ax1.set_title(title)

@@ -5,8 +5,11 @@
 
 The run is bounded by wall-clock time (``--minutes``, validation included), with a
 cosine learning-rate schedule over that budget, so it finishes when planned; training
-speed only changes how many steps fit. ``--resume`` continues from RUN_DIR/last.pt with
-the remaining budget. RUN_DIR receives:
+speed only changes how many steps fit. ``--samples N`` bounds it by training samples
+instead (the schedule runs over the samples), so the same command trains the same
+amount on this CPU or on a GPU (``--device cuda``, batches made by ``--workers``
+processes). ``--resume`` continues from RUN_DIR/last.pt with the remaining budget.
+RUN_DIR receives:
 
 - ``metrics.jsonl``: one JSON object per log line (``"kind": "train"``) and per
   validation (``"kind": "val"``, both protocols on ``--val``)
@@ -69,7 +72,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--data", nargs="+", required=True, help="COCO-format training folder(s)")
     ap.add_argument("--protocol", required=True, help="point (PicoSAM2 paper crop) or box")
     ap.add_argument("--out", type=Path, required=True, help="run directory")
-    ap.add_argument("--minutes", type=float, required=True, help="wall-clock budget")
+    ap.add_argument("--minutes", type=float, help="wall-clock budget")
+    ap.add_argument(
+        "--samples",
+        type=int,
+        default=0,
+        help="budget in training samples instead of minutes (the learning-rate schedule "
+        "runs over them); with --minutes too, the minutes only stop a run early",
+    )
+    ap.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes making the batches (0: in the training loop, one random stream)",
+    )
+    ap.add_argument(
+        "--hard-weight",
+        type=float,
+        default=0.0,
+        help="hard-pixel weighting: each pixel's BCE weighted 1 + this x |p - target| "
+        "(the current prediction's error, not differentiated), so the loss dwells on "
+        "the pixels the model gets wrong",
+    )
+    ap.add_argument(
+        "--dev-every",
+        type=int,
+        default=0,
+        help="samples between evaluations of the EMA weights on the held-out TRAINING "
+        "split (logged as kind 'dev'; a curve without a validation folder); 0 = none",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
@@ -87,11 +119,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=1e-2)
     ap.add_argument("--warmup", type=float, default=1.0, help="warm-up minutes")
+    ap.add_argument("--warmup-samples", type=int, default=1000, help="warm-up with --samples")
     ap.add_argument("--ema", type=float, default=0.995, help="EMA decay (0 disables)")
     ap.add_argument("--min-area", type=int, default=MIN_MASK_AREA)
     ap.add_argument("--dev-fraction", type=float, default=0.05, help="held-out training share")
     ap.add_argument("--copy-paste", type=float, default=AugmentConfig.copy_paste)
     ap.add_argument("--prompt-jitter", type=float, default=AugmentConfig.prompt_jitter)
+    ap.add_argument(
+        "--zoom-fill",
+        type=float,
+        nargs=2,
+        default=(AugmentConfig.zoom_min, AugmentConfig.zoom_max),
+        metavar=("MIN", "MAX"),
+        help="zoom windows: the object's extent fills a uniform share in [MIN, MAX] of them",
+    )
     ap.add_argument("--scale-prob", type=float, default=AugmentConfig.scale_prob)
     ap.add_argument(
         "--zoom",
@@ -126,8 +167,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     check_protocol(args.protocol)
     if args.val_protocols not in (*PROTOCOLS, "both"):
         raise SystemExit(f"unknown protocol {args.val_protocols!r} for --val-protocols")
-    if args.minutes <= 0:
+    if args.minutes is None and args.samples <= 0:
+        raise SystemExit("give --minutes or --samples")
+    if args.minutes is not None and args.minutes <= 0:
         raise SystemExit("--minutes must be positive")
+    if args.samples < 0 or args.workers < 0 or args.hard_weight < 0:
+        raise SystemExit("--samples, --workers and --hard-weight must not be negative")
+    if args.device != "cpu" and args.bf16:
+        raise SystemExit("--bf16 is the CPU autocast; leave it out with --device")
     return args
 
 
@@ -155,19 +202,57 @@ class Ema:
     @torch.no_grad()
     def update(self, model: torch.nn.Module, step: int) -> None:
         d = min(self.decay, (1 + step) / (10 + step))
-        for e, m in zip(self.model.parameters(), model.parameters(), strict=True):
-            e.mul_(d).add_(m.detach(), alpha=1 - d)
+        # One fused call per list: a kernel launch per tensor dominates a GPU step.
+        ema_p = list(self.model.parameters())
+        torch._foreach_mul_(ema_p, d)
+        torch._foreach_add_(ema_p, [m.detach() for m in model.parameters()], alpha=1 - d)
         for e, m in zip(self.model.buffers(), model.buffers(), strict=True):
             e.copy_(m)
 
 
+class BatchStream(torch.utils.data.IterableDataset):
+    """Endless training batches for ``--workers``: each DataLoader worker walks its own
+    permutations of the instances with its own random stream (``[seed, 2, worker]``), so
+    a run is reproducible for a given number of workers."""
+
+    def __init__(
+        self, data: InstanceSet, protocol: str, batch: int, aug: AugmentConfig, seed: int
+    ) -> None:
+        self.data, self.protocol, self.batch, self.aug, self.seed = (
+            data,
+            protocol,
+            batch,
+            aug,
+            seed,
+        )
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.seed, 2, info.id if info is not None else 0])
+        n = len(self.data)
+        order, pos = rng.permutation(n), 0
+        while True:
+            if pos + self.batch > n:
+                order, pos = rng.permutation(n), 0
+            idx = (
+                order[pos : pos + self.batch]
+                if n >= self.batch
+                else rng.integers(n, size=self.batch)
+            )
+            pos += self.batch
+            b = make_batch(self.data, idx, self.protocol, rng, self.aug)
+            yield torch.from_numpy(normalise(b.crops)), torch.from_numpy(b.masks), b.boxes
+
+
 def make_predictor(model: torch.nn.Module, bf16: bool, channels_last: bool):
+    device = next(model.parameters()).device
+
     def run(x: np.ndarray) -> np.ndarray:
-        t = torch.from_numpy(x)
+        t = torch.from_numpy(x).to(device)
         if channels_last:
             t = t.contiguous(memory_format=torch.channels_last)
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            return model(t).float().numpy()
+            return model(t).float().cpu().numpy()
 
     return run
 
@@ -261,8 +346,13 @@ def train(args: argparse.Namespace) -> dict:
         prompt_jitter=args.prompt_jitter,
         scale_prob=args.scale_prob,
         zoom=args.zoom,
+        zoom_min=args.zoom_fill[0],
+        zoom_max=args.zoom_fill[1],
     )
     teacher = load_teacher(args.teacher) if args.teacher else None
+    if teacher is not None and args.workers:
+        raise SystemExit("--teacher runs in the training loop: leave out --workers")
+    device = torch.device(args.device)
     prior = args.box_prior_weight if args.protocol == "box" else 0.0
 
     model = PicoSAM2()
@@ -285,6 +375,7 @@ def train(args: argparse.Namespace) -> dict:
             init = load_weights(args.init)
         model.load_state_dict(init.state_dict())
         print(f"initialised from {args.init}", flush=True)
+    model = model.to(device)
     if cl:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -323,12 +414,19 @@ def train(args: argparse.Namespace) -> dict:
         flush=True,
     )
 
-    budget = args.minutes * 60.0
+    by_samples = args.samples > 0
+    budget = args.minutes * 60.0 if args.minutes is not None else math.inf
     warmup = args.warmup * 60.0
 
-    def lr_at(t: float) -> float:
-        f = min(1.0, t / budget)
-        w = min(1.0, (t + 1.0) / warmup) if warmup > 0 else 1.0
+    def progress(t: float, n: int) -> float:
+        return n / args.samples if by_samples else t / budget
+
+    def lr_at(t: float, n: int) -> float:
+        f = min(1.0, progress(t, n))
+        if by_samples:
+            w = min(1.0, (n + 1.0) / args.warmup_samples) if args.warmup_samples > 0 else 1.0
+        else:
+            w = min(1.0, (t + 1.0) / warmup) if warmup > 0 else 1.0
         return args.lr * w * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * f)))
 
     def state() -> dict:
@@ -354,9 +452,24 @@ def train(args: argparse.Namespace) -> dict:
     running, run_n, t_log, s_log = 0.0, 0, time.monotonic(), samples
     order = rng.permutation(n_train)
     pos = 0
+    batches = None
+    if args.workers:
+        stream = BatchStream(train_set, args.protocol, args.batch, aug, args.seed)
+        loader = torch.utils.data.DataLoader(
+            stream,
+            batch_size=None,
+            num_workers=args.workers,
+            pin_memory=device.type == "cuda",
+            prefetch_factor=4,
+            persistent_workers=True,
+        )
+        batches = iter(loader)
     disable = not sys.stderr.isatty()
-    bar = tqdm(total=round(budget), initial=round(elapsed), unit="s", disable=disable)
-    last_bar = elapsed
+    if by_samples:
+        bar = tqdm(total=args.samples, initial=samples, unit="sample", disable=disable)
+    else:
+        bar = tqdm(total=round(budget), initial=round(elapsed), unit="s", disable=disable)
+    last_bar = samples if by_samples else elapsed
     model.train()
     while True:
         elapsed = time.monotonic() - t_start
@@ -367,35 +480,47 @@ def train(args: argparse.Namespace) -> dict:
             print(json.dumps(rec), flush=True)
             model.train()
             last_val = time.monotonic() - t_start
-        if elapsed >= budget or (args.max_steps and step >= args.max_steps):
+        if (
+            progress(elapsed, samples) >= 1.0
+            or elapsed >= budget
+            or (args.max_steps and step >= args.max_steps)
+        ):
             break
-        if pos + args.batch > n_train:
-            order, pos = rng.permutation(n_train), 0
-        idx = (
-            order[pos : pos + args.batch]
-            if n_train >= args.batch
-            else rng.integers(n_train, size=args.batch)
-        )
-        pos += args.batch
-        crops, masks, boxes = make_batch(train_set, idx, args.protocol, rng, aug)
-        x = torch.from_numpy(normalise(crops))
+        if batches is not None:
+            x, masks_t, boxes_t = next(batches)
+            boxes = np.asarray(boxes_t)
+            y = masks_t[:, None].float()
+            n_batch = len(boxes)
+        else:
+            if pos + args.batch > n_train:
+                order, pos = rng.permutation(n_train), 0
+            idx = (
+                order[pos : pos + args.batch]
+                if n_train >= args.batch
+                else rng.integers(n_train, size=args.batch)
+            )
+            pos += args.batch
+            crops, masks, boxes = make_batch(train_set, idx, args.protocol, rng, aug)
+            x = torch.from_numpy(normalise(crops))
+            y = torch.from_numpy(masks[:, None].astype(np.float32))
+            n_batch = len(idx)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if cl:
             x = x.contiguous(memory_format=torch.channels_last)
-        y = torch.from_numpy(masks[:, None].astype(np.float32))
         for g in opt.param_groups:
-            g["lr"] = lr_at(elapsed)
+            g["lr"] = lr_at(elapsed, samples)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             logits = decode_with_box_prior(model(x), boxes, prior)
         if teacher is not None:
             tl = torch.from_numpy(np.asarray(teacher(crops, args.protocol), dtype=np.float32))
             loss = distillation_loss(logits, y, tl, args.distill_weight)
         else:
-            loss = supervised_loss(logits, y)
+            loss = supervised_loss(logits, y, args.hard_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         step += 1
-        samples += len(idx)
+        samples += n_batch
         if ema is not None:
             ema.update(model, step)
         running += float(loss.detach())
@@ -407,7 +532,7 @@ def train(args: argparse.Namespace) -> dict:
                 "step": step,
                 "samples": samples,
                 "minutes": round((now - t_start) / 60, 3),
-                "lr": round(lr_at(elapsed), 6),
+                "lr": round(lr_at(elapsed, samples), 6),
                 "loss": round(running / run_n, 5),
                 "samples_per_s": round((samples - s_log) / max(now - t_log, 1e-6), 2),
             }
@@ -416,8 +541,21 @@ def train(args: argparse.Namespace) -> dict:
                 print(json.dumps(rec), flush=True)
             bar.set_postfix(loss=rec["loss"], sps=rec["samples_per_s"])
             running, run_n, t_log, s_log = 0.0, 0, now, samples
-        bar.update(round(elapsed - last_bar))
-        last_bar += round(elapsed - last_bar)
+        if by_samples:
+            bar.update(samples - last_bar)
+            last_bar = samples
+        else:
+            bar.update(round(elapsed - last_bar))
+            last_bar += round(elapsed - last_bar)
+        if (
+            args.dev_every
+            and dev_es is not None
+            and samples // args.dev_every > (samples - n_batch) // args.dev_every
+        ):
+            r = run_validation(eval_model, {"point": dev_es}, bf16, cl, prior)
+            rec = {"kind": "dev", "step": step, "samples": samples, **r}
+            log(fh, {k.replace("val_", "dev_"): v for k, v in rec.items()})
+            model.train()
         if elapsed - last_ckpt >= args.checkpoint_every * 60.0:
             save_checkpoint(ckpt_path, state())
             last_ckpt = elapsed
@@ -426,7 +564,7 @@ def train(args: argparse.Namespace) -> dict:
     save_checkpoint(ckpt_path, state())
 
     # Final model: EMA weights, threshold calibrated on the held-out training split.
-    final = copy.deepcopy(eval_model).eval()
+    final = copy.deepcopy(eval_model).to("cpu").eval()
     threshold, scores = 0.0, {}
     if dev_es is not None and len(dev_es) >= 20:
         threshold, scores = calibrate_threshold(final, dev_es, bf16, cl, prior)

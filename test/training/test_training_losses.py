@@ -71,3 +71,16 @@ def test_box_prior_decoding_in_torch_matches_the_package_and_trains_only_inside_
     assert np.all(grad[inside] == 1.0) and np.all(grad[~inside] == 0.0)
     # Weight 0 is the plain network.
     assert decode_with_box_prior(t, boxes, 0.0) is t
+
+
+def test_hard_weighting_dwells_on_the_wrong_pixels() -> None:
+    t = _target()
+    # Right everywhere but one wrong band: the weighted BCE grows, a uniform error
+    # everywhere keeps the plain loss (every pixel equally hard).
+    logits = (t * 2 - 1) * 4
+    logits[:, :, 30:34, 20:60] = -4.0
+    plain, hard = supervised_loss(logits, t), supervised_loss(logits, t, hard_weight=2.0)
+    assert hard > plain + 0.02
+    uniform = torch.zeros(2, 1, 96, 96)
+    assert supervised_loss(uniform, t, 2.0) == pytest.approx(supervised_loss(uniform, t))
+    assert supervised_loss(logits, t, 0.0) == pytest.approx(plain)

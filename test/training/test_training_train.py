@@ -158,3 +158,49 @@ def test_training_curve_baseline_is_the_protocols_strongest(tmp_path, protocol, 
     assert miou == pytest.approx(baselines[expected]["miou"])
     other = "box" if protocol == "point" else "point"
     assert report.baseline_to_beat(ev, other) is None
+
+
+def test_a_sample_budget_with_worker_processes(tmp_path) -> None:
+    """--samples ends the run after exactly that many samples (the schedule runs over
+    them, whatever the speed), batches come from --workers processes, --dev-every
+    logs held-out figures, and the zoom and hard-pixel options are taken."""
+    data = make_coco_folder(tmp_path / "train", n_images=24, seed=3)
+    run = tmp_path / "run"
+    argv = [
+        "--data", str(data), "--protocol", "point", "--out", str(run), "--samples", "48",
+        "--seed", "0", "--threads", "1", "--batch", "6", "--log-every", "2",
+        "--dev-fraction", "0.3", "--workers", "2", "--dev-every", "24", "--zoom", "0.9",
+        "--zoom-fill", "0.05", "1.3", "--hard-weight", "2", "--warmup-samples", "12",
+    ]  # fmt: skip
+    assert train_mod.main(argv) == 0
+    train = _records(run, "train")
+    assert train[-1]["samples"] == 48 and train[-1]["step"] == 8
+    assert [r["samples"] for r in _records(run, "dev")] == [24, 48]
+    assert all(0.0 <= r["dev_point_miou"] <= 1.0 for r in _records(run, "dev"))
+    # The learning rate decays over the sample budget: cosine to 2% at its end.
+    lrs = [r["lr"] for r in train]
+    assert lrs[-1] < 0.1 * max(lrs)
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["augment"]["zoom_min"] == 0.05 and cfg["augment"]["zoom_max"] == 1.3
+    assert load_weights(run / "final.pt")(torch.zeros(1, 3, 96, 96)).shape == (1, 1, 96, 96)
+    # The curve of such a run is drawn over samples, with the held-out figures.
+    png = tmp_path / "curve.png"
+    assert report.main(["--run", str(run), "--png", str(png)]) == 0
+    assert png.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],  # neither --minutes nor --samples
+        ["--samples", "-5"],
+        ["--samples", "10", "--workers", "-1"],
+        ["--minutes", "0"],
+    ],
+)
+def test_budget_arguments_are_checked(tmp_path, extra) -> None:
+    with pytest.raises(SystemExit) as exc:
+        train_mod.parse_args(
+            ["--data", str(tmp_path), "--protocol", "point", "--out", str(tmp_path), *extra]
+        )
+    assert exc.value.code != 0
