@@ -19,6 +19,12 @@ Turns rather than priority: prompts of a robot usually stand for long (tracked o
 so a sweep that waited for no prompt to stand might never run, while a turn costs each
 prompt only one point's frames (``settle_frames`` + 1) per round.
 
+Point -> whole object (``DecodeSettings.whole_object``): a single click runs the host's
+search (``whole_object``): each of its up to three network runs is one turn of the
+prompt, under the same settle rule, and only the finished search's mask is published
+(the object keeps its previous result, or waits, meanwhile). Box and multi-point
+prompts keep their one ROI.
+
 Per frame, from the capture thread::
 
     frame = machine.read(metadata)      # stamp, outputs, KPIs, geometry (decode)
@@ -356,7 +362,7 @@ class CameraStateMachine:
         with self.lock:
             rois: dict[int, Roi] = {}
             standing = self.book.snapshot()
-            self.searches.drop_missing({p.object_id for p in standing})
+            self.searches.drop_missing({p.object_id for p in standing if self._searching(p)})
             for prompt in standing:
                 try:
                     rois[prompt.object_id] = self._roi(prompt, frame.geometry)

@@ -358,3 +358,16 @@ def test_a_photograph_shown_to_an_attached_camera_is_its_next_frames(
             emulator.still_source(photo[:, :, 0])
     finally:
         r.close()
+
+
+def test_two_clicks_take_turns_one_run_each(rig: Rig, truth: list[np.ndarray]) -> None:
+    rig.prompt(ObjectPrompt.from_point(1, *CLICK))
+    rig.prompt(ObjectPrompt.from_point(2, SMALL.x + 10.0, SMALL.y + 12.0))
+    outcomes = rig.frames(2 * 3 * RUN_FRAMES + 1)
+    big, small = fresh_results(outcomes, 1), fresh_results(outcomes, 2)
+    assert len(big) == 1 and len(small) == 1
+    assert mask_iou(full_mask(big[0][1]), truth[0]) > 0.45
+    assert mask_iou(full_mask(small[0][1]), truth[1]) > 0.8
+    # Runs alternate between the clicks: no click waits more than one run.
+    order = [oid for _frame, oid, _roi in rig.machine.attributions]
+    assert order == [1, 2, 1, 2, 1, 2]
