@@ -117,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse-within", type=float, default=WholeObjectSettings.reuse_within)
     ap.add_argument("--no-box", action="store_true", help="no box-model refinement (run 3)")
     ap.add_argument("--windows", type=int, default=WholeObjectSettings.windows)
+    ap.add_argument(
+        "--no-edge-window", action="store_true", help="box run even when the mask is still cut"
+    )
+    ap.add_argument("--edge-grow", type=float, default=WholeObjectSettings.edge_grow)
+    ap.add_argument("--box-extend", type=float, default=WholeObjectSettings.box_extend)
+    ap.add_argument("--extent-offset", type=float, default=WholeObjectSettings.extent_offset)
     ap.add_argument("--prompts", default="center,random", help="center, random or both")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0, help="random prompts' seed (make-bag's)")
@@ -141,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
             reuse_within=args.reuse_within,
             box_refine=not args.no_box,
             windows=args.windows,
+            edge_window=not args.no_edge_window,
+            edge_grow=args.edge_grow,
+            box_extend=args.box_extend,
+            extent_offset=args.extent_offset,
         )
     settings = CropSettings(whole_object=whole)
     for prompt in args.prompts.split(","):

@@ -155,7 +155,9 @@ def test_whole_object_option_is_applied_and_recorded(
     tiny_bag: Path, colour_model: Path, tmp_path: Path
 ) -> None:
     """The colour-match model as point AND box model: the box stage sees the box crop's
-    centre, which for an L shape can be background, so not every mask is exact."""
+    centre, which for an L shape can be background, so not every mask is exact; and an
+    object the second window still cuts is answered by a larger point window, whose mask
+    is coarser than a box crop's (3.5 frame px per input px at the largest window here)."""
     out = tmp_path / "whole"
     args = ["--bag", str(tiny_bag), "--model", str(colour_model), "--report", str(out)]
     assert run_cli([*args, "--whole-object", "--no-plots"]) == 0
@@ -163,5 +165,5 @@ def test_whole_object_option_is_applied_and_recorded(
     settings = report["source"]["crop_settings"]["whole_object"]
     assert settings is not None and settings["box_refine"] is True
     assert report["counts"]["instances_missing"] == 0
-    assert report["summary"]["full_frame"]["miou"] > 0.85
+    assert report["summary"]["full_frame"]["miou"] > 0.8
     assert "--whole-object" in evaluate.build_parser().format_help()

@@ -92,8 +92,9 @@ def test_window_rejects_bad_geometry() -> None:
         Window(10.0, 10.0, 0.0)
     with pytest.raises(ValueError, match="finite"):
         Window(float("nan"), 10.0, 50.0)
-    with pytest.raises(ValueError, match="out of range"):
-        WholeObjectSettings(fill=0.0)
+    for bad in ({"fill": 0.0}, {"edge_grow": 0.5}, {"box_extend": -0.1}, {"extent_offset": -1.0}):
+        with pytest.raises(ValueError, match="out of range"):
+            WholeObjectSettings(**bad)  # type: ignore[arg-type]
 
 
 # -------------------------------------------------------------------- whole object
@@ -148,7 +149,7 @@ def test_second_window_grows_when_the_first_mask_reaches_its_edge(
 ) -> None:
     # A long bar: the first window (0.12 x 480 = 57.6 px) sees it cross both side edges.
     rgb, _ = render_scene(W, H, [SceneObject("rect", RED, 10, 220, 620, 40)])
-    settings = WholeObjectSettings()
+    settings = WholeObjectSettings(edge_window=False)
     (outcome,) = find_objects(rgb, "rgb8", [(320.0, 240.0)], colour_backend.infer, settings)
     assert outcome.found
     assert outcome.window.side == pytest.approx(4.0 * 0.12 * 480)
@@ -210,16 +211,18 @@ _SCENE = [
     SceneObject("rect", BLUE, 80, 60, 24, 20),  # small: min_side
     SceneObject("ellipse", BLUE, 0, 330, 150, 150),  # at the frame's corner
 ]
+# The policy as first written: no extra window at the edge, one threshold throughout.
+_FIRST: dict = {"edge_window": False, "extent_offset": 0.0}
 _CLICKS = [(320.0, 240.0), (430.7, 80.2), (92.0, 70.0), (40.0, 430.0), (600.0, 400.0)]
 
 
 @pytest.mark.parametrize(
     "settings",
     [
-        WholeObjectSettings(),
-        WholeObjectSettings(windows=3, box_refine=False),
-        WholeObjectSettings(first_side_fraction=0.3, grow=2.0, reuse_within=1.5),
-        WholeObjectSettings(windows=1),
+        WholeObjectSettings(**_FIRST),
+        WholeObjectSettings(windows=3, box_refine=False, **_FIRST),
+        WholeObjectSettings(first_side_fraction=0.3, grow=2.0, reuse_within=1.5, **_FIRST),
+        WholeObjectSettings(windows=1, **_FIRST),
     ],
 )
 def test_click_search_matches_the_first_batched_search(
@@ -262,6 +265,95 @@ def test_click_search_refuses_runs_out_of_turn() -> None:
     assert search.next_run() is None and not search.outcome().found
     with pytest.raises(RuntimeError, match="take_point"):
         search.take_point(np.zeros((96, 96), dtype=np.float32))
+
+
+def _take_all(search: ClickSearch, rgb: np.ndarray, infer: object) -> list[PointRun]:
+    runs = []
+    while isinstance(run := search.next_run(), PointRun):
+        crop = window_to_model_input(rgb, "rgb8", run.window)
+        search.take_point(infer(normalise(crop[None]))[0])  # type: ignore[operator]
+        runs.append(run)
+    return runs
+
+
+def test_a_window_still_cut_gets_a_larger_window_instead_of_the_box(
+    colour_backend: OnnxBackend,
+) -> None:
+    bar = SceneObject("rect", RED, 10, 220, 620, 40)  # crosses the first two windows
+    rgb, (truth,) = render_scene(W, H, [bar])
+    search = ClickSearch((320.0, 240.0), W, H, WholeObjectSettings())
+    runs = _take_all(search, rgb, colour_backend.infer)
+    sides = [r.window.side for r in runs]
+    assert sides == pytest.approx([0.12 * 480, 4 * 0.12 * 480, 2.5 * 4 * 0.12 * 480])
+    assert search.next_run() is None and search.outcome().found  # its mask is the answer
+    # Through the pipeline: three point runs, no box run, and most of the bar.
+    point, box = CountingBackend(colour_backend), CountingBackend(colour_backend)
+    prompt = ObjectPrompt.from_point(1, 320.0, 240.0)
+    (res,) = segment_frame(rgb, "rgb8", [prompt], {"point": point, "box": box}, WHOLE).objects
+    assert point.batches == [1, 1, 1] and box.batches == []
+    assert mask_iou(_full(res), truth) > 0.75  # 576 of its 620 px, at 6 px per input px
+    # The box of the cut second window (230 px) would have given far less of it.
+    cut = CropSettings(whole_object=WholeObjectSettings(edge_window=False))
+    (boxed,) = segment_frame(rgb, "rgb8", [prompt], _both(colour_backend), cut).objects
+    assert mask_iou(_full(boxed), truth) < 0.5
+    # An object the second window frames whole still goes to the box model.
+    rgb, _ = render_scene(W, H, [SceneObject("ellipse", RED, 250, 180, 140, 120)])
+    search = ClickSearch((320.0, 240.0), W, H, WholeObjectSettings())
+    assert len(_take_all(search, rgb, colour_backend.infer)) == 2
+    assert isinstance(search.next_run(), BoxRun)
+
+
+def test_box_extends_on_the_sides_where_the_mask_was_cut(colour_backend: OnnxBackend) -> None:
+    rgb, _ = render_scene(W, H, [SceneObject("rect", RED, 10, 220, 620, 40)])
+    plain = ClickSearch((320.0, 240.0), W, H, WholeObjectSettings(edge_window=False))
+    _take_all(plain, rgb, colour_backend.infer)
+    wide = ClickSearch((320.0, 240.0), W, H, WholeObjectSettings(edge_window=False, box_extend=0.5))
+    _take_all(wide, rgb, colour_backend.infer)
+    p, q = plain.next_run(), wide.next_run()
+    assert isinstance(p, BoxRun) and isinstance(q, BoxRun)
+    x0, y0, x1, y1 = p.box
+    grown = (x0 - 0.5 * (x1 - x0), y0, x1 + 0.5 * (x1 - x0), y1)  # cut left and right only
+    assert q.box == pytest.approx(grown)
+    # Clipped to the frame.
+    wider = ClickSearch(
+        (320.0, 240.0), W, H, WholeObjectSettings(edge_window=False, box_extend=2.0)
+    )
+    _take_all(wider, rgb, colour_backend.infer)
+    r = wider.next_run()
+    assert isinstance(r, BoxRun) and r.box == pytest.approx((0.0, y0, W, y1))
+
+
+def _blob(core: float, fringe: float) -> np.ndarray:
+    """(96, 96) logits: a 16-px core around the centre inside a 40-px fringe."""
+    logits = np.full((96, 96), -6.0, dtype=np.float32)
+    logits[28:68, 28:68] = fringe
+    logits[40:56, 40:56] = core
+    return logits
+
+
+def test_later_windows_take_the_extent_from_the_confident_core() -> None:
+    settings = WholeObjectSettings(extent_offset=1.0)
+    search = ClickSearch((320.0, 240.0), W, H, settings)
+    search.take_point(_blob(3.0, 0.5))  # the first window: the fringe counts
+    first = search.outcome()
+    assert first.box is not None
+    assert first.box[2] - first.box[0] == pytest.approx(40 * first.window.side / 96)
+    run = search.next_run()
+    assert isinstance(run, PointRun)
+    search.take_point(_blob(3.0, 0.5))  # the second: only logit > 1
+    second = search.outcome()
+    assert second.box is not None
+    assert second.box[2] - second.box[0] == pytest.approx(16 * run.window.side / 96)
+    assert search.next_run() == BoxRun(second.box)
+    # A mask without a confident core keeps its whole component; offset 0 = one threshold.
+    for offset, fringe, width in ((1.0, 0.5, 40), (0.0, 0.5, 40), (1.0, 2.0, 40)):
+        search = ClickSearch((320.0, 240.0), W, H, WholeObjectSettings(extent_offset=offset))
+        search.take_point(_blob(0.8, 0.5))
+        run = search.next_run()
+        assert isinstance(run, PointRun)
+        search.take_point(_blob(0.8, fringe) if offset == 0.0 else _blob(fringe, fringe))
+        box = search.outcome().box
+        assert box is not None and box[2] - box[0] == pytest.approx(width * run.window.side / 96)
 
 
 def test_nothing_found_keeps_the_native_crop(colour_model_path: object) -> None:

@@ -1,0 +1,35 @@
+"""training.whole_object_search: settings parsing and the IoU over two frame rectangles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from picosam2_ros.core.geometry import Roi
+from picosam2_ros.core.whole_object import WholeObjectSettings
+from training.whole_object_search import parse_settings, piece_iou
+
+
+def test_parse_settings_types_values_as_the_fields() -> None:
+    assert parse_settings("") == WholeObjectSettings()
+    s = parse_settings("grow=5, edge_window=0,windows=1,extent_offset=0.5")
+    assert (s.grow, s.edge_window, s.windows, s.extent_offset) == (5.0, False, 1, 0.5)
+    with pytest.raises(SystemExit, match="unknown setting"):
+        parse_settings("nope=1")
+    with pytest.raises(ValueError, match="out of range"):
+        parse_settings("fill=2")
+
+
+def test_piece_iou_matches_the_full_frame_iou() -> None:
+    rng = np.random.default_rng(0)
+    frame = (60, 80)
+    mask = rng.random((20, 30)) > 0.5
+    truth = rng.random((25, 15)) > 0.4
+    roi, (tx, ty) = Roi(10, 5, 30, 20), (20, 12)
+    a = np.zeros(frame, dtype=bool)
+    a[roi.slices] = mask
+    b = np.zeros(frame, dtype=bool)
+    b[ty : ty + 25, tx : tx + 15] = truth
+    want = (a & b).sum() / (a | b).sum()
+    assert piece_iou((roi, mask), (tx, ty, 15, 25), truth) == pytest.approx(want)
+    assert piece_iou((Roi(0, 0, 0, 0), np.zeros((0, 0), bool)), (tx, ty, 15, 25), truth) == 0.0

@@ -1,0 +1,351 @@
+"""Fast offline comparison of whole-object search policies (``core.whole_object``) on
+held-out TRAINING instances: every network answer is cached, so a policy that asks for
+windows and boxes already seen costs no network run.
+
+    python -m training.whole_object_search --data ../shared/data/train-real/coco2017 \\
+        ../shared/data/train-real/davis2016 --held-out 0.05 \\
+        --try "" "grow=5" "first_side_fraction=0.1,grow=5"
+
+Each ``--try`` is one ``WholeObjectSettings`` as ``name=value`` pairs over the defaults
+("" = the defaults). Each instance is clicked at the paper's centre point and at a mask
+pixel drawn as ``picosam2-make-bag --prompt random`` draws it; each click runs through
+``ClickSearch`` exactly as ``core.pipeline`` runs it (same windows, box crops, box
+decoding, component selection and native-crop fallback), one network run at a time
+through the cache. The printed full-frame mIoU therefore equals
+``training.whole_object_eval``'s for the same settings (``--verify`` checks it on the
+defaults). ``--oracle`` adds two upper bounds: the point window sized from the TRUE mask's
+extent then the box model on its box, and the box model on the TRUE box.
+
+The cache (``--cache``, a pickle per model pair) keeps point logits per image, window
+centre and side, box-crop masks per image and box, native-crop masks per click. Pass
+``--model`` / ``--box-model`` to compare another (for example retrained) model pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import pickle
+import sys
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from picosam2_ros.backends.onnx_backend import OnnxBackend
+from picosam2_ros.core.box_prior import apply_box_prior, box_in_crop
+from picosam2_ros.core.geometry import Roi, box_to_roi, paper_prompt_point, point_to_roi
+from picosam2_ros.core.pipeline import CropSettings
+from picosam2_ros.core.postprocess import keep_components_at, resize_mask
+from picosam2_ros.core.preprocess import crop_to_model_input, normalise
+from picosam2_ros.core.whole_object import (
+    BoxRun,
+    ClickSearch,
+    PointRun,
+    WholeObjectSettings,
+    _click_component,
+)
+from picosam2_ros.core.window import Window, window_to_model_input
+from picosam2_ros.resources import resolve_model_paths
+from training.data import InstanceSet, load_coco_folders, size_class
+from training.train import is_dev_image
+from training.whole_object_eval import random_mask_point
+
+Piece = tuple[Roi, np.ndarray]  # a mask over a frame rectangle
+
+
+def parse_settings(text: str) -> WholeObjectSettings:
+    """``name=value,name=value`` over the defaults; values typed as the fields are."""
+    types = {
+        f.name: type(getattr(WholeObjectSettings(), f.name)) for f in fields(WholeObjectSettings)
+    }
+    changes: dict[str, object] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = pair.partition("=")
+        if name not in types:
+            raise SystemExit(f"unknown setting {name!r}; known: {', '.join(types)}")
+        kind = types[name]
+        changes[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return replace(WholeObjectSettings(), **changes)  # type: ignore[arg-type]
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+class CachedRuns:
+    """The point and box models on one data set, every answer kept."""
+
+    def __init__(
+        self, data: InstanceSet, point: OnnxBackend, box: OnnxBackend, crop: CropSettings
+    ) -> None:
+        self.data, self.point, self.box, self.crop = data, point, box, crop
+        self.windows: dict[tuple[int, float, float, float], np.ndarray] = {}
+        self.boxes: dict[tuple[int, tuple[float, float, float, float]], Piece] = {}
+        self.natives: dict[tuple[int, float, float], Piece] = {}
+        self.runs = 0
+
+    def window_logits(self, image_index: int, window: Window) -> np.ndarray:
+        key = (image_index, window.cx, window.cy, window.side)
+        if key not in self.windows:
+            size = self.point.input_size
+            crop = window_to_model_input(self.data.images[image_index], "rgb8", window, size)
+            self.windows[key] = self.point.infer(normalise(crop[None]))[0].astype(np.float32)
+            self.runs += 1
+        return self.windows[key]
+
+    def box_piece(self, image_index: int, box: tuple[float, float, float, float]) -> Piece:
+        """The box crop's mask as ``core.pipeline`` makes it (box-conditioned decoding)."""
+        key = (image_index, box)
+        if key not in self.boxes:
+            image = self.data.images[image_index]
+            h, w = image.shape[:2]
+            size = self.box.input_size
+            roi = box_to_roi(box, w, h, self.crop.box_margin)
+            crop = crop_to_model_input(image, "rgb8", roi, size)
+            logits = self.box.infer(normalise(crop[None]))
+            weight = float(getattr(self.box, "box_prior_weight", 0.0))
+            if weight > 0.0:
+                logits = apply_box_prior(logits, box_in_crop(box, roi, size)[None], weight)
+            small = logits[0] > self.crop.threshold
+            self.boxes[key] = (roi, resize_mask(small, roi.width, roi.height))
+            self.runs += 1
+        return self.boxes[key]
+
+    def native_piece(self, image_index: int, click: tuple[float, float]) -> Piece:
+        """The native 96-px point crop (the answer where the search found nothing)."""
+        key = (image_index, click[0], click[1])
+        if key not in self.natives:
+            image = self.data.images[image_index]
+            h, w = image.shape[:2]
+            size = self.point.input_size
+            roi = point_to_roi(click[0], click[1], self.crop.point_side_px, w, h)
+            crop = crop_to_model_input(image, "rgb8", roi, size)
+            small = self.point.infer(normalise(crop[None]))[0] > self.crop.threshold
+            self.natives[key] = (roi, resize_mask(small, roi.width, roi.height))
+            self.runs += 1
+        return self.natives[key]
+
+    def load(self, path: Path) -> None:
+        if path.is_file():
+            with path.open("rb") as f:
+                self.windows, self.boxes, self.natives = pickle.load(f)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as f:
+            pickle.dump((self.windows, self.boxes, self.natives), f)
+
+
+def search_click(
+    runs: CachedRuns, image_index: int, click: tuple[float, float], settings: WholeObjectSettings
+) -> tuple[Piece, ClickSearch, str]:
+    """One click through ``ClickSearch`` as the pipeline runs it: its mask and how it
+    ended ("box", "window" or "native")."""
+    h, w = runs.data.images[image_index].shape[:2]
+    threshold = runs.crop.threshold
+    search = ClickSearch(click, w, h, settings, threshold)
+    while isinstance(run := search.next_run(), PointRun):
+        search.take_point(runs.window_logits(image_index, run.window))
+    if isinstance(run, BoxRun):
+        search.take_box()
+        return runs.box_piece(image_index, run.box), search, "box"
+    outcome = search.outcome()
+    if not outcome.found:
+        return runs.native_piece(image_index, click), search, "native"
+    roi, logits = outcome.on_frame(w, h)
+    mask = keep_components_at(logits > threshold, np.array([click]) - (roi.x, roi.y))
+    return (roi, mask), search, "window"
+
+
+def piece_iou(piece: Piece, truth_box: tuple[int, int, int, int], truth: np.ndarray) -> float:
+    """IoU of a mask over a frame rectangle against the truth mask over its tight box
+    (x, y, w, h): computed over the union of both rectangles only."""
+    roi, mask = piece
+    tx, ty, tw, th = truth_box
+    x0, y0 = min(roi.x, tx), min(roi.y, ty)
+    x1, y1 = max(roi.x + roi.width, tx + tw), max(roi.y + roi.height, ty + th)
+    a = np.zeros((y1 - y0, x1 - x0), dtype=bool)
+    b = np.zeros_like(a)
+    if mask.size:
+        a[roi.y - y0 : roi.y - y0 + roi.height, roi.x - x0 : roi.x - x0 + roi.width] = mask
+    b[ty - y0 : ty - y0 + th, tx - x0 : tx - x0 + tw] = truth
+    union = int(np.count_nonzero(a | b))
+    return float(np.count_nonzero(a & b)) / union if union else 1.0
+
+
+def make_clicks(data: InstanceSet, seed: int) -> dict[str, list[tuple[float, float]]]:
+    """Per prompt kind, one click (frame pixels) per instance, as make-bag draws them."""
+    clicks: dict[str, list[tuple[float, float]]] = {"center": [], "random": []}
+    for inst in data.instances:
+        p = paper_prompt_point(inst.mask)
+        assert p is not None
+        clicks["center"].append((float(p[0] + inst.mask_x), float(p[1] + inst.mask_y)))
+        rx, ry = random_mask_point(inst.mask, seed, inst.ann_id)
+        clicks["random"].append((float(rx + inst.mask_x), float(ry + inst.mask_y)))
+    return clicks
+
+
+def summarise(ious: list[float], sizes: list[str]) -> dict[str, float | int]:
+    iou = np.array(ious)
+    out: dict[str, float | int] = {"miou": round(float(iou.mean()), 4)}
+    for s in ("small", "medium", "large"):
+        sel = np.array([z == s for z in sizes])
+        out[s] = round(float(iou[sel].mean()), 4) if sel.any() else float("nan")
+    return out
+
+
+def evaluate_settings(
+    runs: CachedRuns,
+    clicks: dict[str, list[tuple[float, float]]],
+    settings: WholeObjectSettings,
+) -> dict[str, object]:
+    sizes = [size_class(inst.area) for inst in runs.data.instances]
+    out: dict[str, object] = {}
+    for prompt, points in clicks.items():
+        ious: list[float] = []
+        ends: dict[str, int] = {}
+        point_runs = 0
+        for inst, click in zip(runs.data.instances, points, strict=True):
+            piece, search, end = search_click(runs, inst.image_index, click, settings)
+            mh, mw = inst.mask.shape
+            ious.append(piece_iou(piece, (inst.mask_x, inst.mask_y, mw, mh), inst.mask))
+            ends[end] = ends.get(end, 0) + 1
+            point_runs += search.point_runs
+        out[prompt] = summarise(ious, sizes) | {
+            "ends": ends,
+            "runs_per_click": round((point_runs + ends.get("box", 0)) / len(points), 3),
+        }
+    return out
+
+
+def oracle(
+    runs: CachedRuns, clicks: dict[str, list[tuple[float, float]]], fill: float
+) -> dict[str, object]:
+    """Upper bounds: the window sized from the TRUE extent (then the box model on its
+    component's box), and the box model on the TRUE box."""
+    sizes = [size_class(inst.area) for inst in runs.data.instances]
+    out: dict[str, object] = {}
+    true_box: list[float] = []
+    for inst in runs.data.instances:
+        mh, mw = inst.mask.shape
+        box = (
+            float(inst.mask_x),
+            float(inst.mask_y),
+            float(inst.mask_x + mw),
+            float(inst.mask_y + mh),
+        )
+        true_box.append(
+            piece_iou(
+                runs.box_piece(inst.image_index, box), (inst.mask_x, inst.mask_y, mw, mh), inst.mask
+            )
+        )
+    out["true_box"] = summarise(true_box, sizes)
+    for prompt, points in clicks.items():
+        ious: list[float] = []
+        for inst, click in zip(runs.data.instances, points, strict=True):
+            h, w = runs.data.images[inst.image_index].shape[:2]
+            mh, mw = inst.mask.shape
+            cx, cy = int(click[0]) + 0.5, int(click[1]) + 0.5
+            x0, y0, x1, y1 = inst.mask_x, inst.mask_y, inst.mask_x + mw, inst.mask_y + mh
+            reach = max(cx - x0, x1 - cx, cy - y0, y1 - cy)
+            side = max(max(mw, mh) / fill, 2.0 * reach * 1.2, 48.0)
+            win = Window(cx, cy, side)
+            comp = _click_component(
+                runs.window_logits(inst.image_index, win), win, w, h, runs.crop.threshold
+            )
+            if comp is not None:
+                piece = runs.box_piece(inst.image_index, comp.box)
+            else:
+                piece = runs.native_piece(inst.image_index, click)
+            ious.append(piece_iou(piece, (inst.mask_x, inst.mask_y, mw, mh), inst.mask))
+        out[f"true_extent_window_{prompt}"] = summarise(ious, sizes)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m training.whole_object_search",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--data", nargs="+", required=True, help="COCO-format folder(s)")
+    ap.add_argument(
+        "--held-out",
+        type=float,
+        default=0.05,
+        help="training.train's held-out share of these TRAINING folders (0 = every image)",
+    )
+    ap.add_argument("--model", type=Path, help="point model (default: the shipped zoom model)")
+    ap.add_argument("--box-model", type=Path, help="box model (default: the shipped one)")
+    ap.add_argument(
+        "--try",
+        dest="tries",
+        nargs="*",
+        default=[""],
+        help="settings to compare, each 'name=value,...' over the defaults",
+    )
+    ap.add_argument("--oracle", action="store_true", help="also the true-extent upper bounds")
+    ap.add_argument(
+        "--verify",
+        action="store_true",
+        help="check the defaults against training.whole_object_eval (the pipeline)",
+    )
+    ap.add_argument(
+        "--cache", type=Path, default=Path("training/runs/whole_object_cache"), help="cache folder"
+    )
+    ap.add_argument("--seed", type=int, default=0, help="random prompts' seed (make-bag's)")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    frac = args.held_out
+    data = load_coco_folders(
+        args.data,
+        min_area=1,
+        image_filter=(lambda f, r: is_dev_image(f, r, frac)) if frac > 0 else None,
+    )
+    paths = resolve_model_paths(str(args.model or ""), str(args.box_model or ""), whole_object=True)
+    point = OnnxBackend(paths["point"], threads=args.threads)
+    box = OnnxBackend(paths["box"], threads=args.threads)
+    runs = CachedRuns(data, point, box, CropSettings())
+    names = "-".join(Path(p).name for p in args.data)
+    cache = args.cache / f"{names}-{frac}-{_digest(paths['point'])}-{_digest(paths['box'])}.pkl"
+    runs.load(cache)
+    clicks = make_clicks(data, args.seed)
+    print(
+        f"{len(data.instances)} instances, {len(data.images)} images; "
+        f"{paths['point'].name} + {paths['box'].name}",
+        flush=True,
+    )
+    for text in args.tries:
+        start, before = time.perf_counter(), runs.runs
+        result = evaluate_settings(runs, clicks, parse_settings(text))
+        result["try"] = text
+        result["new_runs"] = runs.runs - before
+        result["s"] = round(time.perf_counter() - start, 1)
+        print(json.dumps(result), flush=True)
+    if args.oracle:
+        print(json.dumps({"oracle": oracle(runs, clicks, WholeObjectSettings().fill)}), flush=True)
+    runs.save(cache)
+    if args.verify:
+        from training.whole_object_eval import evaluate
+
+        settings = CropSettings(whole_object=WholeObjectSettings())
+        mine = evaluate_settings(runs, clicks, WholeObjectSettings())
+        for prompt in clicks:
+            ref = evaluate(data, {"point": point, "box": box}, settings, prompt, args.seed)
+            got = mine[prompt]
+            assert isinstance(got, dict)
+            ok = abs(float(ref["miou"]) - float(got["miou"])) < 1e-3
+            print(
+                f"verify {prompt}: pipeline {ref['miou']}, here {got['miou']}: "
+                f"{'same' if ok else 'DIFFERENT'}"
+            )
+            if not ok:
+                return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
