@@ -36,7 +36,9 @@ grown by ``grow``. Measured (``bench/bench_camera_whole_object.py``) in MODEL_CA
 The box run: the box the last window found, as a box prompt's ROI (``prompt_to_roi``:
 ``box_margin`` x its longer side, square, translated inside) on the same network, its
 output decoded with the box (``core.box_prior``, ``box_prior_weight``) exactly as a box
-prompt's. A click where the last window found nothing under it ends with the native
+prompt's. When the search ends on a point window instead (the host's edge window, or
+settings without the box run), that window's mask, the click's components only, is the
+answer. A click where the last window found nothing under it ends with the native
 point ROI's answer, as on the host: one more run, the ordinary point prompt's.
 
 What is published: only the finished search's mask, stamped with the frame of its

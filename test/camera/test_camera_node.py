@@ -476,8 +476,8 @@ def test_whole_object_publishes_the_whole_clicked_object_once_its_search_ends(
         first, second = g.wait_fresh(3, n=2)
         for obj in (first, second):
             assert obj.status == ObjectMask.STATUS_OK
-            # Measured 0.538; the 96-px ROI around the click gives 0.154.
-            assert mask_iou(frame_mask(obj), masks[0]) > 0.45
+            # Measured 0.792; the 96-px ROI around the click gives 0.154.
+            assert mask_iou(frame_mask(obj), masks[0]) > 0.7
         # A result per finished search: three runs, each an ROI change and its settle
         # frames before the attributed one.
         counts = g.node._counts
