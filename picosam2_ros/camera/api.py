@@ -143,7 +143,7 @@ def attach_emulator(params: Mapping[str, Any]) -> Any:
 
     settings = emulator.EmulatorSettings(
         source=params["emulator_source"],
-        model=params["emulator_model"],
+        model=params["emulator_model"] or emulator_default_model(params),
         frame_rate=params["emulator_rate"],
         no_output_share=params["emulator_no_output_share"],
         roi_lag_frames=params["emulator_roi_lag_frames"],
@@ -154,6 +154,15 @@ def attach_emulator(params: Mapping[str, Any]) -> Any:
         return emulator.attach_camera(settings)
     except (emulator.SourceError, ModelLoadError, ValueError) as exc:
         raise CameraStartError(f"emulator: {exc}") from None
+
+
+def emulator_default_model(params: Mapping[str, Any]) -> str:
+    """The ONNX model the emulator runs when ``emulator_model`` is empty: the shipped
+    point model, or under ``whole_object`` the shipped zoom model (trained on the search's
+    windows), as the host's whole-object decoding picks (``resources``)."""
+    from picosam2_ros.resources import resolve_model_paths
+
+    return str(resolve_model_paths("", "", bool(params.get("whole_object")))["point"])
 
 
 def detach_emulator(camera: Any) -> None:

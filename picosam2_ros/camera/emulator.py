@@ -43,7 +43,9 @@ configured FrameRate control).
 
 Sources: a folder of images (sorted by name, looped), a rosbag2 (its first image
 topic, looped), ``scene[:SEED[:N]]`` (one generated still scene of N flat objects) or
-``moving[:SEED]`` (generated objects moving across the frame).
+``moving[:SEED]`` (generated objects moving across the frame); in-process,
+``EmulatedCamera.show(still_source(image))`` puts one photograph in front of an attached
+camera (not a picamera2 call: the emulator's own bench/test hook).
 
 Not emulated: libcamera itself, other picamera2 methods, the input tensor
 (``CnnInputTensor``), tensor injection, display previews, encoders.
@@ -103,7 +105,10 @@ class FrameSource:
         return self._frames(index % self.count)
 
 
-def _still(image: np.ndarray, description: str) -> FrameSource:
+def still_source(image: np.ndarray, description: str = "a still image") -> FrameSource:
+    """One (H, W, 3) uint8 RGB image as every frame: a still scene (a photograph)."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise SourceError(f"{description}: expected (H, W, 3) uint8 RGB, got {image.shape}")
     return FrameSource(lambda _i: image, 1, description)
 
 
@@ -184,7 +189,7 @@ def open_source(spec: str) -> FrameSource:
 
         n = numbers[1] if len(numbers) > 1 else 4
         image = random_scene(SENSOR_WIDTH // 3, SENSOR_HEIGHT // 3, n, seed)[0]
-        return _still(image, f"generated scene (seed {seed}, {n} objects)")
+        return still_source(image, f"generated scene (seed {seed}, {n} objects)")
     path = Path(spec).expanduser()
     if not path.exists():
         raise SourceError(f"emulator source {spec!r}: no such folder, bag or generator")
@@ -255,6 +260,13 @@ class EmulatedCamera:
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.settings.seed)
         self._main_cache: dict[tuple[int, tuple[int, int], str], np.ndarray] = {}
+
+    def show(self, source: FrameSource) -> None:
+        """Point the camera at another scene from the next frame on (benchmarks replay
+        photographs this way without re-attaching the camera and reloading the model)."""
+        with self.lock:
+            self.source = source
+            self._main_cache.clear()
 
     # -- sensor state --
     def set_roi(self, roi: Roi) -> None:

@@ -19,6 +19,12 @@ Turns rather than priority: prompts of a robot usually stand for long (tracked o
 so a sweep that waited for no prompt to stand might never run, while a turn costs each
 prompt only one point's frames (``settle_frames`` + 1) per round.
 
+Point -> whole object (``DecodeSettings.whole_object``): a single click runs the host's
+search (``whole_object``): each of its up to three network runs is one turn of the
+prompt, under the same settle rule, and only the finished search's mask is published
+(the object keeps its previous result, or waits, meanwhile). Box and multi-point
+prompts keep their one ROI.
+
 Per frame, from the capture thread::
 
     frame = machine.read(metadata)      # stamp, outputs, KPIs, geometry (decode)
@@ -45,6 +51,7 @@ from picosam2_ros.camera.output import OutputError, mask_result, tensor_to_logit
 from picosam2_ros.camera.scheduler import Attribution, RoiScheduler
 from picosam2_ros.camera.sensor import StreamGeometry, prompt_to_roi, sensor_timestamp_to_ros_ns
 from picosam2_ros.camera.sweep import SWEEP_ID, EverythingSweep, SweepResult
+from picosam2_ros.camera.whole_object import WholeObjectSearches
 from picosam2_ros.core.everything import EverythingSettings
 from picosam2_ros.core.geometry import Roi
 from picosam2_ros.core.pipeline import EMPTY_ROI, FrameResult, ObjectResult, ObjectStatus
@@ -88,6 +95,9 @@ class DecodeSettings:
     mask_threshold: float = 0.0
     min_score: float = 0.0
     box_prior_weight: float = 0.0
+    #: Single clicks search the whole object, one run per turn (``whole_object``).
+    whole_object: bool = False
+    whole_object_fit: str = "centred"
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> DecodeSettings:
@@ -170,6 +180,8 @@ class CameraStateMachine:
         self._attributed = False  # whether the frame being handled was attributed
         self.sweep: EverythingSweep | None = None
         self._swept: SweepResult | None = None  # a sweep completed by the current frame
+        #: The whole-object searches in progress (used while ``settings.whole_object``).
+        self.searches = WholeObjectSearches(size)
 
     # ------------------------------------------------------------------ set-up
     def camera_opened(self, camera: SensorApi, raw_size: tuple[int, int]) -> None:
@@ -198,6 +210,7 @@ class CameraStateMachine:
         result and end its turn."""
         self._revisions[object_id] = self._revisions.get(object_id, 0) + 1
         self._latest.pop(object_id, None)
+        self.searches.drop(object_id)
         self.scheduler.end_turn(object_id)
 
     # ------------------------------------------------------------------ frames
@@ -272,9 +285,15 @@ class CameraStateMachine:
             return False
         s = self.settings
         roi_main = frame.geometry.sensor_roi_to_main(who.roi)
-        result = mask_result(
-            prompt, logits, roi_main, s.mask_threshold, s.min_score, s.box_prior_weight
-        )
+        if self._searching(prompt):
+            found = self._take_run(prompt, who, frame, logits)
+            if found is None:
+                return False
+            result = found
+        else:
+            result = mask_result(
+                prompt, logits, roi_main, s.mask_threshold, s.min_score, s.box_prior_weight
+            )
         with self.lock:
             if self._revisions.get(who.object_id, 0) != self._turn_revision:
                 return False  # replaced while this frame was being decoded
@@ -282,6 +301,31 @@ class CameraStateMachine:
             if who.object_id in self.book:
                 self._latest[who.object_id] = LatestResult(result, frame.stamp_ns)
         return True
+
+    def _searching(self, prompt: ObjectPrompt) -> bool:
+        return self.settings.whole_object and self.searches.applies(prompt)
+
+    def _take_run(
+        self,
+        prompt: ObjectPrompt,
+        who: Attribution,
+        frame: CapturedFrame,
+        logits: np.ndarray,
+    ) -> ObjectResult | None:
+        """The output of a whole-object prompt's run (one per turn): its result when the
+        search ended with it, else None."""
+        with self.lock:
+            if self._revisions.get(prompt.object_id, 0) != self._turn_revision:
+                return None
+            rev = self._turn_revision
+            planned = self.searches.roi(prompt, rev, frame.geometry, self.settings)
+            if planned != who.roi:  # not this run's ROI: nothing to take
+                self.counts["frames_stale_prompt"] += 1
+                return None
+            geometry = frame.geometry
+            result = self.searches.take(prompt, rev, logits, who.roi, geometry, self.settings)
+            self.scheduler.end_turn(prompt.object_id)  # one run per turn
+            return result
 
     def _logits(self, frame: CapturedFrame) -> np.ndarray | None:
         """The frame's first output as logits, or None (reported) when it is not a mask."""
@@ -317,11 +361,11 @@ class CameraStateMachine:
         """The next turn's ROI, when the sensor must get a new one."""
         with self.lock:
             rois: dict[int, Roi] = {}
-            for prompt in self.book.snapshot():
+            standing = self.book.snapshot()
+            self.searches.drop_missing({p.object_id for p in standing if self._searching(p)})
+            for prompt in standing:
                 try:
-                    rois[prompt.object_id] = prompt_to_roi(
-                        prompt, frame.geometry, self.settings.roi_side_px, self.settings.box_margin
-                    )
+                    rois[prompt.object_id] = self._roi(prompt, frame.geometry)
                 except (PromptError, ValueError) as exc:
                     self._report(f"roi:{exc}", f"no ROI for a prompt: {exc}")
             point = self.sweep.prompt() if self.sweep is not None else None
@@ -338,6 +382,14 @@ class CameraStateMachine:
                 if current == SWEEP_ID and self.sweep is not None:
                     self.sweep.started(frame.number)
             return new_roi
+
+    def _roi(self, prompt: ObjectPrompt, geometry: StreamGeometry) -> Roi:
+        """The prompt's ROI: its next run's under the whole-object search, else its own."""
+        s = self.settings
+        if self._searching(prompt):
+            rev = self._revisions.get(prompt.object_id, 0)
+            return self.searches.roi(prompt, rev, geometry, s)
+        return prompt_to_roi(prompt, geometry, s.roi_side_px, s.box_margin)
 
 
 def waiting_result(prompt: ObjectPrompt) -> LatestResult:

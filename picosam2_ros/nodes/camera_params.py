@@ -112,6 +112,21 @@ PARAMS = (
         "masks with a lower stability score count as empty (towards losing a tracked object)",
         float_range=(0.0, 1.0),
     ),
+    ParamSpec(
+        "whole_object",
+        False,
+        "a single click returns the whole object: the host's search (point-network windows "
+        "growing around the click, then the box decoding on the extent found), each of its "
+        "up to 3 runs one turn on the sensor ROI (camera.whole_object); the result is "
+        "published when the search ends; false = the ROI around the click",
+    ),
+    ParamSpec(
+        "whole_object_fit",
+        "centred",
+        "how a search window becomes a sensor ROI: centred (on the click, shrunk to fit "
+        "inside the frame) or translated (the window's size, moved inside the frame)",
+        choices=("centred", "translated"),
+    ),
     ParamSpec("max_objects", 8, "most standing prompts at once", int_range=(1, 255)),
     ParamSpec(
         "lost_after",

@@ -452,3 +452,37 @@ def test_a_bad_network_path_exits_non_zero_with_one_clear_line(
     errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1 and words in errors[0], proc.stderr
     assert errors[0].startswith("camera_node: error: ")
+
+
+def test_whole_object_publishes_the_whole_clicked_object_once_its_search_ends(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    big = SceneObject("rect", (40, 90, 200), x=150, y=110, width=300, height=200)
+    scene, masks = render_scene(W, H, [big])
+    still = write_frames(tmp_path / "big", [scene])
+    g = CameraGraph(
+        params(
+            files,
+            emulator_source=str(still),
+            whole_object=True,
+            box_prior_weight=8.0,
+            turn_frames=2,
+            settle_frames=2,
+            emulator_roi_lag_frames=2,
+        )
+    )
+    try:
+        g.send(point_prompt(3, 220.0, 170.0))  # off the object's centre
+        first, second = g.wait_fresh(3, n=2)
+        for obj in (first, second):
+            assert obj.status == ObjectMask.STATUS_OK
+            # Measured 0.792; the 96-px ROI around the click gives 0.154.
+            assert mask_iou(frame_mask(obj), masks[0]) > 0.7
+        # A result per finished search: three runs, each an ROI change and its settle
+        # frames before the attributed one.
+        counts = g.node._counts
+        assert counts["results"] * 9 <= counts["frames"]
+        bad = g.node.set_parameters([Parameter("whole_object_fit", value="stretched")])
+        assert not bad[0].successful
+    finally:
+        g.close()
