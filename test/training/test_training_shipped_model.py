@@ -94,13 +94,16 @@ def test_box_model_masks_overlap_ground_truth_on_real_box_crops(name: str, real_
     assert np.mean(ious) > 0.5, ious
 
 
-def test_shipped_imx500_packer_file_matches_card() -> None:
-    """The IMX500 converter output that ships (imx500-package turns it into the .rpk on
-    the Pi): its checksum is the card's, and its on-sensor tensors are PicoSAM2's."""
+@pytest.mark.parametrize(
+    "name", ["picosam2_point_imx500_packerOut.zip", "picosam2_point_zoom_imx500_packerOut.zip"]
+)
+def test_shipped_imx500_packer_file_matches_card(name: str) -> None:
+    """The IMX500 converter outputs that ship (imx500-package turns each into the .rpk on
+    the Pi): checksums are the card's, and the on-sensor tensors are PicoSAM2's."""
     import xml.etree.ElementTree as ET
     import zipfile
 
-    path = MODELS_DIR / "picosam2_point_imx500_packerOut.zip"
+    path = MODELS_DIR / name
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     assert f"`{digest}`" in CARD.read_text(), "packerOut.zip sha256 differs from MODEL_CARD.md"
     with zipfile.ZipFile(path) as z:
