@@ -7,11 +7,13 @@ windows and boxes already seen costs no network run.
         --try "" "grow=5" "first_side_fraction=0.1,grow=5"
 
 Each ``--try`` is one ``WholeObjectSettings`` as ``name=value`` pairs over the defaults
-("" = the defaults). Each instance is clicked at the paper's centre point and at a mask
-pixel drawn as ``picosam2-make-bag --prompt random`` draws it; each click runs through
-``ClickSearch`` exactly as ``core.pipeline`` runs it (same windows, box crops, box
-decoding, component selection and native-crop fallback), one network run at a time
-through the cache. The printed full-frame mIoU therefore equals
+("" = the defaults); every try after the first also prints its paired difference from
+the first per prompt kind (``vs_first``: mean, bootstrap standard error, instances
+changed), which tells a change from noise. Each instance is clicked at the paper's
+centre point and at a mask pixel drawn as ``picosam2-make-bag --prompt random`` draws
+it; each click runs through ``ClickSearch`` exactly as ``core.pipeline`` runs it (same
+windows, box crops, box decoding, component selection and native-crop fallback), one
+network run at a time through the cache. The printed full-frame mIoU therefore equals
 ``training.whole_object_eval``'s for the same settings (``--verify`` checks it on the
 defaults). ``--oracle`` adds two upper bounds: the point window sized from the TRUE mask's
 extent then the box model on its box, and the box model on the TRUE box.
@@ -197,11 +199,30 @@ def summarise(ious: list[float], sizes: list[str]) -> dict[str, float | int]:
     return out
 
 
+def paired_difference(
+    ious: np.ndarray, base: np.ndarray, resamples: int = 2000, seed: int = 0
+) -> dict[str, float]:
+    """Mean per-instance IoU difference of ``ious`` over ``base`` (the same instances and
+    clicks) and its bootstrap standard error: on ~150 instances a policy change moves a
+    few dozen of them, so a mean difference within about two errors is noise."""
+    diff = np.asarray(ious, dtype=np.float64) - np.asarray(base, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, diff.size, (resamples, diff.size))].mean(axis=1)
+    return {
+        "diff": round(float(diff.mean()), 4),
+        "se": round(float(means.std()), 4),
+        "changed": int(np.count_nonzero(np.abs(diff) > 1e-6)),
+    }
+
+
 def evaluate_settings(
     runs: CachedRuns,
     clicks: dict[str, list[tuple[float, float]]],
     settings: WholeObjectSettings,
+    per_instance: dict[str, np.ndarray] | None = None,
 ) -> dict[str, object]:
+    """Per prompt kind: the mIoU (all, by size), how the searches ended and the network
+    runs per click; ``per_instance`` (when given) receives each kind's IoUs."""
     sizes = [size_class(inst.area) for inst in runs.data.instances]
     out: dict[str, object] = {}
     for prompt, points in clicks.items():
@@ -214,6 +235,8 @@ def evaluate_settings(
             ious.append(piece_iou(piece, (inst.mask_x, inst.mask_y, mw, mh), inst.mask))
             ends[end] = ends.get(end, 0) + 1
             point_runs += search.point_runs
+        if per_instance is not None:
+            per_instance[prompt] = np.array(ious)
         out[prompt] = summarise(ious, sizes) | {
             "ends": ends,
             "runs_per_click": round((point_runs + ends.get("box", 0)) / len(points), 3),
@@ -285,7 +308,9 @@ def main(argv: list[str] | None = None) -> int:
         dest="tries",
         nargs="*",
         default=[""],
-        help="settings to compare, each 'name=value,...' over the defaults",
+        help="settings to compare, each 'name=value,...' over the defaults; each try after "
+        "the first also gets its paired difference from the first (vs_first: mean, bootstrap "
+        "standard error, instances changed)",
     )
     ap.add_argument("--oracle", action="store_true", help="also the true-extent upper bounds")
     ap.add_argument(
@@ -318,10 +343,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{paths['point'].name} + {paths['box'].name}",
         flush=True,
     )
+    first: dict[str, np.ndarray] = {}
     for text in args.tries:
         start, before = time.perf_counter(), runs.runs
-        result = evaluate_settings(runs, clicks, parse_settings(text))
+        ious: dict[str, np.ndarray] = {}
+        result = evaluate_settings(runs, clicks, parse_settings(text), ious)
         result["try"] = text
+        if first:
+            result["vs_first"] = {p: paired_difference(ious[p], first[p]) for p in ious}
+        else:
+            first = ious
         result["new_runs"] = runs.runs - before
         result["s"] = round(time.perf_counter() - start, 1)
         print(json.dumps(result), flush=True)

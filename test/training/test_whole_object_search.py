@@ -1,4 +1,5 @@
-"""training.whole_object_search: settings parsing and the IoU over two frame rectangles."""
+"""training.whole_object_search: settings parsing, the IoU over two frame rectangles and
+the paired comparison of two tries."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from picosam2_ros.core.geometry import Roi
 from picosam2_ros.core.whole_object import WholeObjectSettings
-from training.whole_object_search import parse_settings, piece_iou
+from training.whole_object_search import paired_difference, parse_settings, piece_iou
 
 
 def test_parse_settings_types_values_as_the_fields() -> None:
@@ -33,3 +34,17 @@ def test_piece_iou_matches_the_full_frame_iou() -> None:
     want = (a & b).sum() / (a | b).sum()
     assert piece_iou((roi, mask), (tx, ty, 15, 25), truth) == pytest.approx(want)
     assert piece_iou((Roi(0, 0, 0, 0), np.zeros((0, 0), bool)), (tx, ty, 15, 25), truth) == 0.0
+
+
+def test_paired_difference_is_the_mean_change_with_its_error() -> None:
+    base = np.linspace(0.0, 1.0, 100)
+    same = paired_difference(base, base)
+    assert same == {"diff": 0.0, "se": 0.0, "changed": 0}
+    # Ten instances up by 0.5 each: mean +0.05; the bootstrap error of a mean of ten
+    # 0.5s among 100 is 0.5 * sqrt(0.1 * 0.9 / 100) = 0.015.
+    better = base.copy()
+    better[::10] += 0.5
+    got = paired_difference(better, base)
+    assert got["diff"] == pytest.approx(0.05)
+    assert got["changed"] == 10
+    assert got["se"] == pytest.approx(0.015, abs=0.003)
