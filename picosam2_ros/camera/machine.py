@@ -67,6 +67,8 @@ FRAME_COUNTERS = (
     "results",
     "bad_outputs",
     "everything_sweeps",
+    "whole_object_runs",
+    "whole_object_searches",
 )
 
 
@@ -324,6 +326,8 @@ class CameraStateMachine:
                 return None
             geometry = frame.geometry
             result = self.searches.take(prompt, rev, logits, who.roi, geometry, self.settings)
+            self.counts["whole_object_runs"] = self.searches.runs
+            self.counts["whole_object_searches"] = self.searches.finished
             self.scheduler.end_turn(prompt.object_id)  # one run per turn
             return result
 

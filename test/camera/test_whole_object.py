@@ -259,6 +259,8 @@ def test_each_run_is_one_roi_settled_then_attributed(rig: Rig, truth: list[np.nd
     assert sum(o.fresh for o in outcomes) == 3
     counts = rig.machine.counts
     assert counts["results"] == 3 and rig.machine.searches.runs == 9
+    # The node's diagnostics publish the machine's counters as they are.
+    assert counts["whole_object_runs"] == 9 and counts["whole_object_searches"] == 3
     assert counts["frames_settling"] == SETTLE * 9
     # Every attributed frame was computed on its run's ROI (the emulator's record).
     records = {r.sequence: r for r in rig.camera.records}
