@@ -75,6 +75,10 @@ def apply_box_prior(logits: np.ndarray, boxes: np.ndarray, weight: float) -> np.
         rx, ry = max((x1 - x0) / 2.0, 0.5), max((y1 - y0) / 2.0, 0.5)
         dx = ((centres[c0:c1] - (x0 + x1) / 2.0) / rx) ** 2
         dy = ((centres[r0:r1] - (y0 + y1) / 2.0) / ry) ** 2
-        distance = dy[:, None] + dx[None, :]
-        out[i, r0:r1, c0:c1] = logits[i, r0:r1, c0:c1] + weight * (1.0 - distance)
+        # logits + weight * (1 - distance), in place in one float64 buffer.
+        shift = dy[:, None] + dx[None, :]
+        np.subtract(1.0, shift, out=shift)
+        shift *= weight
+        shift += logits[i, r0:r1, c0:c1]
+        out[i, r0:r1, c0:c1] = shift
     return out
