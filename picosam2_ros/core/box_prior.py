@@ -61,8 +61,24 @@ def apply_box_prior(logits: np.ndarray, boxes: np.ndarray, weight: float) -> np.
     n, size = logits.shape[0], logits.shape[-1]
     if boxes.shape != (n, 4):
         raise ValueError(f"expected ({n}, 4) boxes for {n} crops, got {boxes.shape}")
-    out = np.empty(logits.shape, dtype=np.float32)
+    out = np.full(logits.shape, OUTSIDE_BOX_LOGIT, dtype=np.float32)
+    centres = np.arange(size, dtype=np.float64) + 0.5
     for i in range(n):
-        shifted = logits[i] + weight * (1.0 - ellipse_distance(boxes[i], size))
-        out[i] = np.where(inside_box(boxes[i], size), shifted, OUTSIDE_BOX_LOGIT)
+        # Only the pixels inside the box (a rectangle of pixel centres) are shifted; the
+        # arithmetic per pixel is that of ``ellipse_distance`` and ``inside_box``.
+        x0, y0, x1, y1 = (float(v) for v in boxes[i])
+        cols = np.flatnonzero((centres >= x0) & (centres <= x1))
+        rows = np.flatnonzero((centres >= y0) & (centres <= y1))
+        if cols.size == 0 or rows.size == 0:
+            continue
+        c0, c1, r0, r1 = int(cols[0]), int(cols[-1]) + 1, int(rows[0]), int(rows[-1]) + 1
+        rx, ry = max((x1 - x0) / 2.0, 0.5), max((y1 - y0) / 2.0, 0.5)
+        dx = ((centres[c0:c1] - (x0 + x1) / 2.0) / rx) ** 2
+        dy = ((centres[r0:r1] - (y0 + y1) / 2.0) / ry) ** 2
+        # logits + weight * (1 - distance), in place in one float64 buffer.
+        shift = dy[:, None] + dx[None, :]
+        np.subtract(1.0, shift, out=shift)
+        shift *= weight
+        shift += logits[i, r0:r1, c0:c1]
+        out[i, r0:r1, c0:c1] = shift
     return out

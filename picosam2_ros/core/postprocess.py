@@ -54,29 +54,25 @@ def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
 def erase_components_at(mask: np.ndarray, points_xy: np.ndarray) -> np.ndarray:
     """Copy of ``mask`` without the 8-connected components that contain any of the
     (x, y) points (mask coordinates; points outside the mask are ignored)."""
-    out = np.array(mask, dtype=bool)
-    at = _components_at(out, points_xy)
-    if at is not None:
-        labels, hit = at
-        out[np.isin(labels, hit)] = False
-    return out
+    filled = _fill_components_at(mask, points_xy)
+    if filled is None:
+        return np.array(mask, dtype=bool)
+    return np.asarray(filled == 1)
 
 
 def keep_components_at(mask: np.ndarray, points_xy: np.ndarray) -> np.ndarray:
     """Copy of ``mask`` with only the 8-connected components that contain any of the
     (x, y) points (mask coordinates); the mask unchanged when no point is on it (the
     network's answer is kept rather than emptied)."""
-    out = np.array(mask, dtype=bool)
-    at = _components_at(out, points_xy)
-    if at is None:
-        return out
-    labels, hit = at
-    return np.isin(labels, hit)
+    filled = _fill_components_at(mask, points_xy)
+    if filled is None:
+        return np.array(mask, dtype=bool)
+    return np.asarray(filled == 2)
 
 
-def _components_at(mask: np.ndarray, points_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """The 8-connected component labels of a bool ``mask`` and the labels under the (x, y)
-    points; None when no point lies on the mask."""
+def _fill_components_at(mask: np.ndarray, points_xy: np.ndarray) -> np.ndarray | None:
+    """``mask`` as uint8, 1 on the mask and 2 on the 8-connected components under the
+    (x, y) points; None when no point lies on the mask."""
     pts = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
     h, w = mask.shape
     cols = np.floor(pts[:, 0]).astype(np.int64)
@@ -85,9 +81,13 @@ def _components_at(mask: np.ndarray, points_xy: np.ndarray) -> tuple[np.ndarray,
     cols, rows = cols[inside], rows[inside]
     if cols.size == 0 or not mask[rows, cols].any():
         return None
-    _, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
-    hit = np.unique(labels[rows, cols])
-    return labels, hit[hit != 0]
+    filled = np.array(mask, dtype=bool, order="C").view(np.uint8)
+    # Flood fills from the points touch only their components; labelling every
+    # component of a frame-sized mask costs several times more.
+    for row, col in zip(rows.tolist(), cols.tolist(), strict=True):
+        if filled[row, col] == 1:
+            cv2.floodFill(filled, None, (col, row), 2, 0, 0, 8)
+    return filled
 
 
 def recentre_point(mask: np.ndarray) -> tuple[float, float] | None:

@@ -13,9 +13,15 @@ import numpy as np
 import pytest
 
 from picosam2_ros.backends.onnx_backend import OnnxBackend
+from picosam2_ros.core.box_prior import (
+    OUTSIDE_BOX_LOGIT,
+    apply_box_prior,
+    ellipse_distance,
+    inside_box,
+)
 from picosam2_ros.core.metrics import mask_iou
 from picosam2_ros.core.pipeline import CropSettings, ObjectStatus, segment_frame
-from picosam2_ros.core.postprocess import keep_components_at
+from picosam2_ros.core.postprocess import erase_components_at, keep_components_at
 from picosam2_ros.core.preprocess import normalise
 from picosam2_ros.core.prompts import ObjectPrompt
 from picosam2_ros.core.whole_object import (
@@ -25,6 +31,7 @@ from picosam2_ros.core.whole_object import (
     WholeObjectSettings,
     WindowOutcome,
     _click_component,
+    _Component,
     _run_windows,
     find_objects,
     second_side,
@@ -388,3 +395,158 @@ def test_keep_components_at() -> None:
     # A point off the mask keeps everything (the network's answer stands).
     np.testing.assert_array_equal(keep_components_at(mask, np.array([[0.0, 19.0]])), mask)
     assert cv2.countNonZero(keep_components_at(mask, np.empty((0, 2))).view(np.uint8)) == 56
+
+
+# ------------------------------------------- fast paths against plain references
+def _labelled_click_component(
+    logits: np.ndarray, window: Window, width: int, height: int, threshold: float
+) -> _Component | None:
+    """``_click_component`` written plainly: label every component, take the one with
+    most pixels around the centre, map its box to the frame."""
+    size = logits.shape[-1]
+    mask = np.ascontiguousarray(logits > threshold, dtype=np.uint8)
+    if not mask.any():
+        return None
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    c = size // 2
+    near = labels[c - 2 : c + 2, c - 2 : c + 2]
+    hit = near[near > 0]
+    if hit.size == 0:
+        return None
+    x, y, w, h = (int(v) for v in stats[int(np.bincount(hit).argmax()), :4])
+    scale = window.side / size
+    left, top = window.cx - window.side / 2.0, window.cy - window.side / 2.0
+    sides = (
+        x == 0 and left > 0.5,
+        y == 0 and top > 0.5,
+        x + w == size and left + window.side < width - 0.5,
+        y + h == size and top + window.side < height - 0.5,
+    )
+    box = (
+        max(0.0, left + x * scale),
+        max(0.0, top + y * scale),
+        min(float(width), left + (x + w) * scale),
+        min(float(height), top + (y + h) * scale),
+    )
+    return _Component(box, sides)
+
+
+def _labelled_components(mask: np.ndarray, points: np.ndarray, keep: bool) -> np.ndarray:
+    """``keep_components_at`` / ``erase_components_at`` written plainly with labels."""
+    out = np.array(mask, dtype=bool)
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    cols, rows = np.floor(pts[:, 0]).astype(int), np.floor(pts[:, 1]).astype(int)
+    ok = (cols >= 0) & (cols < out.shape[1]) & (rows >= 0) & (rows < out.shape[0])
+    cols, rows = cols[ok], rows[ok]
+    if cols.size == 0 or not out[rows, cols].any():
+        return out
+    _, labels = cv2.connectedComponents(out.view(np.uint8), connectivity=8)
+    hit = np.unique(labels[rows, cols])
+    chosen = np.isin(labels, hit[hit != 0])
+    return chosen if keep else out & ~chosen
+
+
+def _dense_box_prior(logits: np.ndarray, boxes: np.ndarray, weight: float) -> np.ndarray:
+    """``apply_box_prior`` written plainly, every pixel of every crop."""
+    size = logits.shape[-1]
+    out = np.empty(logits.shape, dtype=np.float32)
+    for i in range(logits.shape[0]):
+        shifted = logits[i] + weight * (1.0 - ellipse_distance(boxes[i], size))
+        out[i] = np.where(inside_box(boxes[i], size), shifted, OUTSIDE_BOX_LOGIT)
+    return out
+
+
+def test_click_component_matches_the_labelling() -> None:
+    rng = np.random.default_rng(7)
+    for k in range(600):
+        field = rng.normal(size=(96, 96)).astype(np.float32)
+        logits = cv2.GaussianBlur(field, (0, 0), rng.uniform(0.5, 8.0))
+        logits = logits / (logits.std() + 1e-9) + rng.uniform(-1.5, 1.5)
+        if k % 3 == 0:  # several components meet around the centre
+            logits[46:50, 46:50] = rng.choice([-1.0, 1.0], (4, 4))
+        window = Window(rng.uniform(0, W), rng.uniform(0, H), rng.uniform(20, 900))
+        threshold = float(rng.choice([0.0, 0.5, 1.0]))
+        want = _labelled_click_component(logits, window, W, H, threshold)
+        assert _click_component(logits, window, W, H, threshold) == want
+
+
+def test_component_selection_matches_the_labelling() -> None:
+    rng = np.random.default_rng(3)
+    for k in range(400):
+        h, w = (int(v) for v in rng.integers(1, 120, 2))
+        field = rng.normal(size=(h, w)).astype(np.float32)
+        mask = cv2.GaussianBlur(field, (0, 0), rng.uniform(0.3, 5.0)) > 0.02 * rng.normal()
+        if k % 2:
+            mask = mask[:, ::-1]  # not C-contiguous
+        n = int(rng.integers(0, 5))
+        points = np.c_[rng.uniform(-3, w + 3, n), rng.uniform(-3, h + 3, n)]
+        kept = keep_components_at(mask, points)
+        np.testing.assert_array_equal(kept, _labelled_components(mask, points, keep=True))
+        erased = erase_components_at(mask, points)
+        np.testing.assert_array_equal(erased, _labelled_components(mask, points, keep=False))
+        assert kept.dtype == erased.dtype == bool
+
+
+def test_box_prior_matches_the_dense_formula_bit_for_bit() -> None:
+    rng = np.random.default_rng(5)
+    for k in range(300):
+        n = int(rng.integers(1, 5))
+        logits = (5.0 * rng.normal(size=(n, 96, 96))).astype(np.float32)
+        start = rng.uniform(-10, 106, (n, 2))
+        boxes = np.clip(np.c_[start, start + rng.uniform(-5, 100, (n, 2))], 0.0, 96.0)
+        if k % 4 == 0:  # box edges on pixel centres and borders
+            boxes = np.round(2.0 * boxes) / 2.0
+        weight = float(rng.choice([0.5, 3.0, 6.2]))
+        got = apply_box_prior(logits, boxes, weight)
+        want = _dense_box_prior(logits, boxes, weight)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+class _BoxPriorBackend(CountingBackend):
+    """A box model decoded with its box (``box_prior_weight``) on top of a real one."""
+
+    box_prior_weight = 3.0
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        CropSettings(whole_object=WholeObjectSettings()),
+        CropSettings(threshold=0.7, whole_object=WholeObjectSettings(box_refine=False)),
+        CropSettings(whole_object=WholeObjectSettings(windows=3, box_refine=False)),
+    ],
+)
+def test_whole_object_frame_matches_the_plain_references(
+    colour_backend: OnnxBackend, settings: CropSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A generated scene through ``segment_frame`` with the fast component and box-prior
+    code, then with the plain references patched in: the same masks, bit for bit."""
+    rgb, _ = render_scene(W, H, _SCENE)
+    fg = [ObjectPrompt.from_point(k + 1, x, y) for k, (x, y) in enumerate(_CLICKS)]
+    background = ObjectPrompt(9, np.array([[200.0, 240.0], [440.0, 80.0]]), np.array([1, 0]))
+    prompts = [*fg, background]
+    backends = {"point": colour_backend, "box": _BoxPriorBackend(colour_backend)}
+
+    def run() -> list[tuple[object, ...]]:
+        frame = segment_frame(rgb, "rgb8", prompts, backends, settings)  # type: ignore[arg-type]
+        return [(o.status, o.score, o.crop, o.bbox, o.mask.copy()) for o in frame.objects]
+
+    fast = run()
+    monkeypatch.setattr(
+        "picosam2_ros.core.whole_object._click_component", _labelled_click_component
+    )
+    monkeypatch.setattr(
+        "picosam2_ros.core.pipeline.keep_components_at",
+        lambda m, p: _labelled_components(m, p, keep=True),
+    )
+    monkeypatch.setattr(
+        "picosam2_ros.core.pipeline.erase_components_at",
+        lambda m, p: _labelled_components(m, p, keep=False),
+    )
+    monkeypatch.setattr("picosam2_ros.core.pipeline.apply_box_prior", _dense_box_prior)
+    plain = run()
+    assert len(fast) == len(plain) == len(prompts)
+    for f, p in zip(fast, plain, strict=True):
+        assert f[:4] == p[:4]
+        np.testing.assert_array_equal(f[4], p[4])
