@@ -79,7 +79,10 @@ class WholeObjectSettings:
     of the edge window: 0.443 / 0.352; grow 5-8: large up, medium down (0.442 / 0.365
     at 5); a first window of 0.5-1.2 x (coarse to fine): small objects lost (0.37 /
     0.30 at 0.5). Upper bounds: the window sized from the TRUE extent 0.499 / 0.414,
-    the box model on the TRUE box 0.681."""
+    the box model on the TRUE box 0.681. reuse_within 1.3 (the default) skips the second
+    window when it would be within 1.3x of the first: 0.457 / 0.366, 2.68 network runs per
+    click instead of 2.93 (1.15: 0.457 / 0.365, 2.75 runs; 1.5: 0.453 / 0.367, 2.61
+    runs): the same masks within noise for a twelfth fewer runs."""
 
     first_side_fraction: float = 0.12
     fill: float = 0.6
@@ -89,7 +92,7 @@ class WholeObjectSettings:
     max_side_factor: float = 1.5
     windows: int = 2
     box_refine: bool = True
-    reuse_within: float = 1.0
+    reuse_within: float = 1.3
     edge_window: bool = True
     edge_grow: float = 2.5
     box_extend: float = 0.0

@@ -138,12 +138,20 @@ def test_three_batched_runs_per_frame_whatever_the_number_of_clicks(
         ObjectPrompt.from_point(i + 1, o.x + o.width / 2, o.y + o.height / 2)
         for i, o in enumerate(objs)
     ]
+    every_run = CropSettings(whole_object=WholeObjectSettings(reuse_within=1.0))
     point, box = CountingBackend(colour_backend), CountingBackend(colour_backend)
-    frame = segment_frame(rgb, "rgb8", prompts, {"point": point, "box": box}, WHOLE)
+    frame = segment_frame(rgb, "rgb8", prompts, {"point": point, "box": box}, every_run)
     assert point.batches == [3, 3] and box.batches == [3]
     for res, truth in zip(frame.objects, truths, strict=True):
         assert mask_iou(_full(res), truth) > 0.9
-    no_box = CropSettings(whole_object=WholeObjectSettings(box_refine=False))
+    # The defaults skip a second window within 1.3x of the first (the small square's):
+    # one run fewer, the same objects.
+    point, box = CountingBackend(colour_backend), CountingBackend(colour_backend)
+    frame = segment_frame(rgb, "rgb8", prompts, {"point": point, "box": box}, WHOLE)
+    assert point.batches == [3, 2] and box.batches == [3]
+    for res, truth in zip(frame.objects, truths, strict=True):
+        assert mask_iou(_full(res), truth) > 0.9
+    no_box = CropSettings(whole_object=WholeObjectSettings(box_refine=False, reuse_within=1.0))
     point, box = CountingBackend(colour_backend), CountingBackend(colour_backend)
     frame = segment_frame(rgb, "rgb8", prompts, {"point": point, "box": box}, no_box)
     assert point.batches == [3, 3] and box.batches == []
@@ -156,7 +164,7 @@ def test_second_window_grows_when_the_first_mask_reaches_its_edge(
 ) -> None:
     # A long bar: the first window (0.12 x 480 = 57.6 px) sees it cross both side edges.
     rgb, _ = render_scene(W, H, [SceneObject("rect", RED, 10, 220, 620, 40)])
-    settings = WholeObjectSettings(edge_window=False)
+    settings = WholeObjectSettings(edge_window=False, reuse_within=1.0)
     (outcome,) = find_objects(rgb, "rgb8", [(320.0, 240.0)], colour_backend.infer, settings)
     assert outcome.found
     assert outcome.window.side == pytest.approx(4.0 * 0.12 * 480)
@@ -339,7 +347,7 @@ def _blob(core: float, fringe: float) -> np.ndarray:
 
 
 def test_later_windows_take_the_extent_from_the_confident_core() -> None:
-    settings = WholeObjectSettings(extent_offset=1.0)
+    settings = WholeObjectSettings(extent_offset=1.0, reuse_within=1.0)
     search = ClickSearch((320.0, 240.0), W, H, settings)
     search.take_point(_blob(3.0, 0.5))  # the first window: the fringe counts
     first = search.outcome()
@@ -354,7 +362,8 @@ def test_later_windows_take_the_extent_from_the_confident_core() -> None:
     assert search.next_run() == BoxRun(second.box)
     # A mask without a confident core keeps its whole component; offset 0 = one threshold.
     for offset, fringe, width in ((1.0, 0.5, 40), (0.0, 0.5, 40), (1.0, 2.0, 40)):
-        search = ClickSearch((320.0, 240.0), W, H, WholeObjectSettings(extent_offset=offset))
+        settings = WholeObjectSettings(extent_offset=offset, reuse_within=1.0)
+        search = ClickSearch((320.0, 240.0), W, H, settings)
         search.take_point(_blob(0.8, 0.5))
         run = search.next_run()
         assert isinstance(run, PointRun)
