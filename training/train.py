@@ -210,6 +210,18 @@ class Ema:
             e.copy_(m)
 
 
+def next_batch_indices(
+    rng: np.random.Generator, order: np.ndarray, pos: int, n: int, batch: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The next batch of a walk through random permutations of ``n`` instances (a new
+    permutation when the current one has too few left; drawn with replacement when there
+    are fewer instances than a batch): the indices, the permutation and the position."""
+    if pos + batch > n:
+        order, pos = rng.permutation(n), 0
+    idx = order[pos : pos + batch] if n >= batch else rng.integers(n, size=batch)
+    return idx, order, pos + batch
+
+
 class BatchStream(torch.utils.data.IterableDataset):
     """Endless training batches for ``--workers``: each DataLoader worker walks its own
     permutations of the instances with its own random stream (``[seed, 2, worker]``), so
@@ -232,14 +244,7 @@ class BatchStream(torch.utils.data.IterableDataset):
         n = len(self.data)
         order, pos = rng.permutation(n), 0
         while True:
-            if pos + self.batch > n:
-                order, pos = rng.permutation(n), 0
-            idx = (
-                order[pos : pos + self.batch]
-                if n >= self.batch
-                else rng.integers(n, size=self.batch)
-            )
-            pos += self.batch
+            idx, order, pos = next_batch_indices(rng, order, pos, n, self.batch)
             b = make_batch(self.data, idx, self.protocol, rng, self.aug)
             yield torch.from_numpy(normalise(b.crops)), torch.from_numpy(b.masks), b.boxes
 
@@ -492,14 +497,7 @@ def train(args: argparse.Namespace) -> dict:
             y = masks_t[:, None].float()
             n_batch = len(boxes)
         else:
-            if pos + args.batch > n_train:
-                order, pos = rng.permutation(n_train), 0
-            idx = (
-                order[pos : pos + args.batch]
-                if n_train >= args.batch
-                else rng.integers(n_train, size=args.batch)
-            )
-            pos += args.batch
+            idx, order, pos = next_batch_indices(rng, order, pos, n_train, args.batch)
             crops, masks, boxes = make_batch(train_set, idx, args.protocol, rng, aug)
             x = torch.from_numpy(normalise(crops))
             y = torch.from_numpy(masks[:, None].astype(np.float32))

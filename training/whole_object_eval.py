@@ -34,6 +34,16 @@ from training.data import InstanceSet, load_coco_folders, size_class
 from training.train import is_dev_image
 
 
+def load_instances(folders: list[str], held_out: float) -> InstanceSet:
+    """Every instance of the COCO-format ``folders``, or only ``training.train``'s held-out
+    share ``held_out`` of their images (0 = every image)."""
+    return load_coco_folders(
+        folders,
+        min_area=1,
+        image_filter=(lambda f, r: is_dev_image(f, r, held_out)) if held_out > 0 else None,
+    )
+
+
 def random_mask_point(mask: np.ndarray, seed: int, ann_id: int) -> tuple[int, int]:
     """A mask pixel drawn as ``picosam2-make-bag --prompt random`` draws it."""
     ys, xs = np.nonzero(mask)
@@ -127,12 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0, help="random prompts' seed (make-bag's)")
     args = ap.parse_args(argv)
-    frac = args.held_out
-    data = load_coco_folders(
-        args.data,
-        min_area=1,
-        image_filter=(lambda f, r: is_dev_image(f, r, frac)) if frac > 0 else None,
-    )
+    data = load_instances(args.data, args.held_out)
     paths = resolve_model_paths(str(args.model or ""), str(args.box_model or ""), not args.off)
     point = OnnxBackend(paths["point"], threads=args.threads)
     backends = {"point": point, "box": OnnxBackend(paths["box"], threads=args.threads)}

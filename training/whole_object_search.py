@@ -51,9 +51,8 @@ from picosam2_ros.core.whole_object import (
 )
 from picosam2_ros.core.window import Window, window_to_model_input
 from picosam2_ros.resources import resolve_model_paths
-from training.data import InstanceSet, load_coco_folders, size_class
-from training.train import is_dev_image
-from training.whole_object_eval import random_mask_point
+from training.data import InstanceSet, size_class
+from training.whole_object_eval import load_instances, random_mask_point
 
 Piece = tuple[Roi, np.ndarray]  # a mask over a frame rectangle
 
@@ -324,18 +323,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="random prompts' seed (make-bag's)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
-    frac = args.held_out
-    data = load_coco_folders(
-        args.data,
-        min_area=1,
-        image_filter=(lambda f, r: is_dev_image(f, r, frac)) if frac > 0 else None,
-    )
+    data = load_instances(args.data, args.held_out)
     paths = resolve_model_paths(str(args.model or ""), str(args.box_model or ""), whole_object=True)
     point = OnnxBackend(paths["point"], threads=args.threads)
     box = OnnxBackend(paths["box"], threads=args.threads)
     runs = CachedRuns(data, point, box, CropSettings())
     names = "-".join(Path(p).name for p in args.data)
-    cache = args.cache / f"{names}-{frac}-{_digest(paths['point'])}-{_digest(paths['box'])}.pkl"
+    digests = f"{_digest(paths['point'])}-{_digest(paths['box'])}"
+    cache = args.cache / f"{names}-{args.held_out}-{digests}.pkl"
     runs.load(cache)
     clicks = make_clicks(data, args.seed)
     print(
