@@ -6,9 +6,10 @@ core.box_prior) -> masks resized back to each crop -> per object: union of its c
 background points erase components -> ``ObjectResult``.
 
 With ``CropSettings.whole_object`` set, each foreground point first goes through
-``core.whole_object`` (two point-network windows that find the object's extent), and
-the box found replaces the point's crop with a box crop for the box model; a point
-where nothing was found keeps its native crop.
+``core.whole_object`` (point-network windows that find the object's extent), and
+the box found replaces the point's crop with a box crop for the box model; a search
+that ends on a point window (the object still reached the last but one window's edge)
+answers with that window's mask; a point where nothing was found keeps its native crop.
 
 Masks are kept inside their crop (``ObjectResult.crop``) rather than as full frames:
 that is what ``msg/ObjectMask.msg`` carries, and it keeps per-object cost independent
