@@ -97,7 +97,7 @@ class DecodeSettings:
     mask_threshold: float = 0.0
     min_score: float = 0.0
     box_prior_weight: float = 0.0
-    #: Single clicks search the whole object, one run per turn (``whole_object``).
+    #: Single clicks search the whole object, one search per turn (``whole_object``).
     whole_object: bool = False
     whole_object_fit: str = "centred"
 
@@ -184,6 +184,8 @@ class CameraStateMachine:
         self._swept: SweepResult | None = None  # a sweep completed by the current frame
         #: The whole-object searches in progress (used while ``settings.whole_object``).
         self.searches = WholeObjectSearches(size)
+        #: The prompt whose search took a run and goes on in its turn (its next ROI).
+        self._search_continues: int | None = None
 
     # ------------------------------------------------------------------ set-up
     def camera_opened(self, camera: SensorApi, raw_size: tuple[int, int]) -> None:
@@ -314,8 +316,8 @@ class CameraStateMachine:
         frame: CapturedFrame,
         logits: np.ndarray,
     ) -> ObjectResult | None:
-        """The output of a whole-object prompt's run (one per turn): its result when the
-        search ended with it, else None."""
+        """The output of a whole-object prompt's run (consecutive ROIs of its turn): its
+        result when the search ended with it, else None (the next run's ROI follows)."""
         with self.lock:
             if self._revisions.get(prompt.object_id, 0) != self._turn_revision:
                 return None
@@ -328,7 +330,11 @@ class CameraStateMachine:
             result = self.searches.take(prompt, rev, logits, who.roi, geometry, self.settings)
             self.counts["whole_object_runs"] = self.searches.runs
             self.counts["whole_object_searches"] = self.searches.finished
-            self.scheduler.end_turn(prompt.object_id)  # one run per turn
+            if result is None:
+                # The search goes on in the same turn: its next run's ROI next.
+                self._search_continues = prompt.object_id
+            else:
+                self.scheduler.end_turn(prompt.object_id)  # one search per turn
             return result
 
     def _logits(self, frame: CapturedFrame) -> np.ndarray | None:
@@ -376,6 +382,14 @@ class CameraStateMachine:
             if point is not None:
                 s = self.settings
                 rois[SWEEP_ID] = prompt_to_roi(point, frame.geometry, s.roi_side_px, s.box_margin)
+            continuing, self._search_continues = self._search_continues, None
+            if (
+                continuing is not None
+                and continuing in rois
+                and self.scheduler.continues(continuing)
+            ):
+                self._attributed = False
+                return self.scheduler.retarget(frame.number, continuing, rois[continuing])
             new_roi = self.scheduler.advance(frame.number, rois, self._attributed)
             self._attributed = False
             if self.scheduler.turns != self._turns_seen:

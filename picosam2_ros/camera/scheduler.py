@@ -89,6 +89,25 @@ class RoiScheduler:
         if object_id == self._current:
             self._turn_over = True
 
+    def continues(self, object_id: int) -> bool:
+        """Whether it is ``object_id``'s turn and nothing has ended it."""
+        return object_id == self._current and not self._turn_over
+
+    def retarget(self, frame: int, object_id: int, roi: Roi) -> Roi | None:
+        """Keep ``object_id``'s turn but move its ROI after frame ``frame`` (the next run
+        of a search that takes several ROIs in one turn): the settle rule starts again and
+        the turn's count of attributed frames restarts. Returns the ROI to set, or None
+        when it stays (or the turn is not ``object_id``'s, or it is ending)."""
+        if not self.continues(object_id):
+            return None
+        self._done = 0
+        if roi == self._roi:
+            return None
+        self._roi = roi
+        self._set_after = frame
+        self.switches += 1
+        return roi
+
     def advance(self, frame: int, rois: Mapping[int, Roi], attributed: bool) -> Roi | None:
         """After frame ``frame`` was handled: count it towards the current turn when it
         was ``attributed``, start the next turn when this one is over or its object is

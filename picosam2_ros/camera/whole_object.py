@@ -1,17 +1,19 @@
-"""Point -> whole object on the sensor: the host's search (``core.whole_object``), one
-network run per turn of the prompt.
+"""Point -> whole object on the sensor: the host's search (``core.whole_object``), its
+network runs as consecutive ROIs of one turn of the prompt.
 
 On the host one click is up to three network runs on one image: point-network windows
 of growing size centred on the click, then the box decoding on the extent they found
 (``core.whole_object.ClickSearch``). The IMX500 runs the network on ONE region per
-frame, so here each run is one turn of the prompt on the sensor's inference ROI
-(``camera.machine``): the ROI changes to the run's, ``settle_frames`` frames pass, and
-the next attributed frame's output is the run's result; then the turn ends (as the
-segment-everything sweep does with its points). One run per turn rather than the whole
-search per turn keeps the scheduler's unit (one ROI per turn), so another prompt never
-waits longer than one run; with one prompt standing its runs are consecutive frames
-anyway. A search costs ``runs x (settle_frames + 1)`` frames at best, plus frames
-without output.
+frame, so here each run is one ROI of the prompt's turn on the sensor's inference ROI
+(``camera.machine``, ``RoiScheduler.retarget``): the ROI changes to the run's,
+``settle_frames`` frames pass, and the next attributed frame's output is the run's
+result; the next run's ROI follows at once in the same turn, and the turn ends with the
+search. The whole search in one turn rather than a run per turn: its runs then look at
+consecutive frames, the same moment of a moving scene, so the extent one run found
+still holds for the next; other prompts wait one search (at most three runs). A
+search costs ``runs x (settle_frames + 1)`` frames at best, plus frames without output
+(a turn that runs out of ``turn_frames`` attributed frames without outputs hands the
+search on to the prompt's next turn).
 
 Windows -> ROIs. A host window is a square of any size, the click exactly at its
 centre, filled with the ImageNet mean where it leaves the frame. The sensor's ROI must

@@ -116,8 +116,8 @@ PARAMS = (
         "whole_object",
         False,
         "a single click returns the whole object: the host's search (point-network windows "
-        "growing around the click, then the box decoding on the extent found), each of its "
-        "up to 3 runs one turn on the sensor ROI (camera.whole_object); the result is "
+        "growing around the click, then the box decoding on the extent found), its up to "
+        "3 runs consecutive sensor ROIs of one turn (camera.whole_object); the result is "
         "published when the search ends; false = the ROI around the click",
     ),
     ParamSpec(

@@ -95,3 +95,22 @@ def test_limits_are_checked() -> None:
     s = RoiScheduler()
     s.configure(3, 0)
     assert (s.turn_frames, s.settle_frames) == (3, 0)
+
+
+def test_a_turn_can_move_its_roi_and_settles_again() -> None:
+    s = RoiScheduler(turn_frames=1, settle_frames=1)
+    assert s.advance(0, {1: A, 2: B}, attributed=False) == A
+    assert s.attribute(1).reason == "settling" and s.attribute(2).object_id == 1
+    # Object 1's turn moves to C after frame 2: frame 3 settles, frame 4 is C's, and the
+    # turn's attributed frame of A does not end it.
+    assert s.continues(1) and not s.continues(2)
+    assert s.retarget(2, 1, C) == C
+    assert s.attribute(3).reason == "settling"
+    assert s.attribute(4).object_id == 1 and s.attribute(4).roi == C
+    assert s.retarget(4, 1, C) is None  # the same region: nothing to settle
+    assert s.attribute(5).object_id == 1 and s.switches == 2 and s.turns == 1
+    # Not object 2's turn, and an ended turn cannot be moved.
+    assert s.retarget(5, 2, B) is None
+    s.end_turn(1)
+    assert not s.continues(1) and s.retarget(5, 1, B) is None
+    assert s.advance(5, {1: A, 2: B}, attributed=True) == B and s.turns == 2

@@ -379,7 +379,7 @@ def test_a_photograph_shown_to_an_attached_camera_is_its_next_frames(
         r.close()
 
 
-def test_two_clicks_take_turns_one_run_each(rig: Rig, truth: list[np.ndarray]) -> None:
+def test_two_clicks_take_turns_one_whole_search_each(rig: Rig, truth: list[np.ndarray]) -> None:
     rig.prompt(ObjectPrompt.from_point(1, *CLICK))
     rig.prompt(ObjectPrompt.from_point(2, SMALL.x + 10.0, SMALL.y + 12.0))
     outcomes = rig.frames(2 * 3 * RUN_FRAMES + 1)
@@ -387,6 +387,11 @@ def test_two_clicks_take_turns_one_run_each(rig: Rig, truth: list[np.ndarray]) -
     assert len(big) == 1 and len(small) == 1
     assert mask_iou(full_mask(big[0][1]), truth[0]) > 0.45
     assert mask_iou(full_mask(small[0][1]), truth[1]) > 0.8
-    # Runs alternate between the clicks: no click waits more than one run.
+    # A click's runs are consecutive ROIs of its one turn (the scene they see is the
+    # same moment), then the other click's search has its turn.
     order = [oid for _frame, oid, _roi in rig.machine.attributions]
-    assert order == [1, 2, 1, 2, 1, 2]
+    assert order == [1, 1, 1, 2, 2, 2]
+    assert big[0][0] == 1 + 3 * RUN_FRAMES and small[0][0] == 1 + 6 * RUN_FRAMES
+    # Three ROIs per turn, each settled: six ROI changes in two turns, and the last
+    # frame starts the first click's next search (its turn and first ROI).
+    assert rig.machine.scheduler.turns == 3 and rig.machine.scheduler.switches == 7
