@@ -204,3 +204,25 @@ def test_budget_arguments_are_checked(tmp_path, extra) -> None:
             ["--data", str(tmp_path), "--protocol", "point", "--out", str(tmp_path), *extra]
         )
     assert exc.value.code != 0
+
+
+def test_make_model_takes_a_sample_budget(tmp_path) -> None:
+    """One command from the data folder to the exported files, with its budget in samples
+    (the batch workers and other training options pass through to training.train)."""
+    from training import make_model
+
+    data = make_coco_folder(tmp_path / "train", n_images=24, seed=4)
+    run, models = tmp_path / "run", tmp_path / "models"
+    argv = [
+        "--data", str(data), "--protocol", "point", "--samples", "24", "--run", str(run),
+        "--models", str(models), "--name", "tiny", "--threads", "1", "--zoom", "0.5",
+        "--workers", "1", "--batch", "6", "--dev-fraction", "0.3",
+    ]  # fmt: skip
+    assert make_model.main(argv) == 0
+    assert _records(run, "final")[-1]["samples"] == 24
+    assert json.loads((run / "config.json").read_text())["args"]["workers"] == 1
+    for name in ("tiny.onnx", "tiny_int8.onnx", "tiny_training_curve.png"):
+        assert (models / name).stat().st_size > 0, name
+    for budget in ([], ["--samples", "24", "--minutes", "1"]):
+        with pytest.raises(SystemExit, match="one training budget"):
+            make_model.main(["--data", str(data), "--protocol", "point", *budget])
