@@ -230,13 +230,11 @@ class BatchStream(torch.utils.data.IterableDataset):
     def __init__(
         self, data: InstanceSet, protocol: str, batch: int, aug: AugmentConfig, seed: int
     ) -> None:
-        self.data, self.protocol, self.batch, self.aug, self.seed = (
-            data,
-            protocol,
-            batch,
-            aug,
-            seed,
-        )
+        self.data = data
+        self.protocol = protocol
+        self.batch = batch
+        self.aug = aug
+        self.seed = seed
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -299,16 +297,21 @@ def log(fh, record: dict) -> None:
 
 
 def run_validation(
-    model, val_sets: dict[str, EvalSet], bf16: bool, cl: bool, box_prior_weight: float = 0.0
+    model,
+    val_sets: dict[str, EvalSet],
+    bf16: bool,
+    cl: bool,
+    box_prior_weight: float = 0.0,
+    prefix: str = "val",
 ) -> dict:
     pred = make_predictor(model, bf16, cl)
     out = {}
     for protocol, es in val_sets.items():
         r = evaluate_predictor(pred, es, box_prior_weight=box_prior_weight)
-        out[f"val_{protocol}_miou"] = round(r["miou"], 4)
-        out[f"val_{protocol}_paper_map"] = round(r["paper_map"], 4)
+        out[f"{prefix}_{protocol}_miou"] = round(r["miou"], 4)
+        out[f"{prefix}_{protocol}_paper_map"] = round(r["paper_map"], 4)
         for s, v in r["by_size"].items():
-            out[f"val_{protocol}_{s}_miou"] = round(v["miou"], 4)
+            out[f"{prefix}_{protocol}_{s}_miou"] = round(v["miou"], 4)
     return out
 
 
@@ -550,9 +553,8 @@ def train(args: argparse.Namespace) -> dict:
             and dev_es is not None
             and samples // args.dev_every > (samples - n_batch) // args.dev_every
         ):
-            r = run_validation(eval_model, {"point": dev_es}, bf16, cl, prior)
-            rec = {"kind": "dev", "step": step, "samples": samples, **r}
-            log(fh, {k.replace("val_", "dev_"): v for k, v in rec.items()})
+            r = run_validation(eval_model, {args.protocol: dev_es}, bf16, cl, prior, "dev")
+            log(fh, {"kind": "dev", "step": step, "samples": samples, **r})
             model.train()
         if elapsed - last_ckpt >= args.checkpoint_every * 60.0:
             save_checkpoint(ckpt_path, state())
