@@ -3,17 +3,20 @@
 the shipped demo photographs (picosam2_ros/data/coco_demo: 11 COCO val2017 images under
 CC BY / CC BY-SA with their COCO annotations) -> picosam2-make-bag -> replay_node
 (lock-step) -> segmenter_node -> evaluator_node -> mIoU, the paper's "mAP", latency,
-report and plots; then one figure per photograph: the masks PicoSAM2 returns for one
-click per object (the paper's prompt point) next to the COCO ground truth.
+report and plots; then one figure per photograph: the whole-object masks PicoSAM2 returns
+for one click per object (the paper's prompt point; segmenter_node ``whole_object``, the
+zoom model's windows then the box model) next to the COCO ground truth.
 
 The three nodes are the real executables, each in its own process, wired as
 launch/replay.launch.py wires them (ros2 launch is not needed). The figures' masks are
 computed again offline with the same pipeline and model (``core.pipeline.segment_frame``,
 as picosam2-evaluate does); the demo checks that every instance's IoU there equals the
-IoU the nodes' report gives. ``--synthetic N`` runs on N generated images of flat shapes
-instead (picosam2_ros.testing.coco). The model is the shipped point model when the
-package has one, else the ONNX test model the package builds (it segments the region
-whose colour matches the crop centre); the output says which.
+IoU the nodes' report gives. ``--single-crop`` keeps the paper's single 96-px crop instead.
+``--synthetic N`` runs on N generated images of flat shapes instead
+(picosam2_ros.testing.coco). The point model is the shipped one for the decoding (the
+zoom model for the whole object) when the package has it, else the ONNX test model the
+package builds (it segments the region whose colour matches the crop centre); the
+output says which.
 """
 
 from __future__ import annotations
@@ -56,7 +59,15 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run on N generated images of flat shapes instead of the photographs",
     )
     parser.add_argument(
-        "--model", type=Path, default=None, help="point model (default: the shipped one)"
+        "--model",
+        type=Path,
+        default=None,
+        help="point model (default: the shipped one; for the whole object the zoom model)",
+    )
+    parser.add_argument(
+        "--single-crop",
+        action="store_true",
+        help="the paper's single 96-px crop around each click instead of the whole object",
     )
     parser.add_argument(
         "--timeout", type=float, default=110.0, help="seconds before the demo gives up"
@@ -85,19 +96,26 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True)
     started = time.perf_counter()
 
-    shipped = resolve_model_paths("", "")["point"]
+    whole_object = not args.single_crop
+    shipped = resolve_model_paths("", "", whole_object)["point"]
     if args.model is not None:
         model, model_note = args.model, "given with --model"
     elif shipped.is_file():
-        model, model_note = shipped, "the shipped PicoSAM2 point model"
+        model, model_note = shipped, f"the shipped PicoSAM2 model {shipped.name}"
     else:
         model = build_colour_match_model(out / "colour_match_test_model.onnx")
         model_note = (
             "the ONNX TEST model the package builds (segments the region matching the crop "
             "centre's colour): no trained model ships yet"
         )
+    decoding = (
+        "the whole object from one click (zoom-model windows, then the box model)"
+        if whole_object
+        else "the paper's single 96-px crop around each click"
+    )
     print(
         f"picosam2_ros demo: the replay path end to end\n  model: {model}\n         ({model_note})"
+        f"\n  decoding: {decoding}"
     )
 
     if args.synthetic:
@@ -133,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             "image_qos:=reliable",
             "-p",
             "max_objects:=255",
+            "-p",
+            f"whole_object:={str(whole_object).lower()}",
             "-r",
             "image:=/camera/image_raw",
             "-r",
@@ -204,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     plots = sorted(str(p) for p in report_dir.glob("*.png"))
     print(f"  report: {report_path}\n  plots:  {', '.join(plots)}")
     print(f"  node logs: {out}/segmenter.log, {out}/replay.log, {out}/evaluator.log")
-    figures, disagreeing = draw_figures(bag, model, report, out / "overlays")
+    figures, disagreeing = draw_figures(bag, model, report, out / "overlays", whole_object)
     print(
         f"  overlays: {len(figures)} figures (one click per object | COCO ground truth) in "
         f"{out / 'overlays'}; offline masks give the nodes' IoU for "
@@ -228,10 +248,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def draw_figures(
-    bag: Path, model: Path, report: dict[str, Any], out_dir: Path
+    bag: Path, model: Path, report: dict[str, Any], out_dir: Path, whole_object: bool
 ) -> tuple[list[Path], int]:
     """One PNG per image of ``bag``: left, the masks of one click per object (the bag's
-    prompts) segmented again offline with ``model`` through ``core.pipeline``, labelled
+    prompts) segmented again offline with ``model`` through ``core.pipeline`` (the whole
+    object, or the single crop), labelled
     with each object's full-frame IoU; right, the ground truth, labelled with the
     category. Returns the figures and how many instances' offline IoUs differ from the
     nodes' ``report``."""
@@ -245,6 +266,7 @@ def draw_figures(
         ObjectStatus,
         segment_frame,
     )
+    from picosam2_ros.core.whole_object import WholeObjectSettings
     from picosam2_ros.evaluation.evaluator import Evaluator
     from picosam2_ros.evaluation.session import (
         ground_truth_from_frame,
@@ -254,8 +276,11 @@ def draw_figures(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     nodes_iou = {(i["stamp_ns"], i["object_id"]): i for i in report["instances"]}
-    backends = load_backends(model, None, threads=1)
-    settings = CropSettings(point_side_px=MODEL_INPUT_SIZE)
+    backends = load_backends(model, None, threads=1, whole_object=whole_object)
+    settings = CropSettings(
+        point_side_px=MODEL_INPUT_SIZE,
+        whole_object=WholeObjectSettings() if whole_object else None,
+    )
     evaluator = Evaluator()
     figures: list[Path] = []
     disagreeing = 0
@@ -309,7 +334,8 @@ def draw_figures(
             figure = side_by_side(
                 left,
                 right,
-                f"PicoSAM2, one click per object (full-frame IoU; mIoU {miou:.2f})",
+                f"PicoSAM2, {'the whole object from ' if whole_object else ''}one click per "
+                f"object (full-frame IoU; mIoU {miou:.2f})",
                 "COCO ground truth",
             )
             path = out_dir / f"{image_id:012d}.png"
