@@ -81,10 +81,12 @@ model: $(STAMP)
 # onnx/onnxruntime); imx500-package -> network.rpk runs on the Pi. Not part of `make test`.
 CKPT ?= training/runs/$(PROTOCOL)/final.pt
 IMX500_OUT ?= training/runs/$(PROTOCOL)/imx500
+# More export_imx500 options, e.g. IMX500_ARGS="--zoom 0.9 --name picosam2_point_zoom_imx500".
+IMX500_ARGS ?=
 imx500:
 	bash scripts/setup_imx500_env.sh
 	.venv-imx500/bin/python -m training.export_imx500 --checkpoint $(CKPT) --out $(IMX500_OUT) \
-		--calib-data $(DATA) --protocol $(PROTOCOL) --val $(VAL)
+		--calib-data $(DATA) --protocol $(PROTOCOL) --val $(VAL) $(IMX500_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -417,6 +417,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="FOLDER",
         help="also report mIoU on these VALIDATION folders (float and MCT model)",
     )
+    ap.add_argument(
+        "--zoom",
+        type=float,
+        default=0.0,
+        help="share of calibration and check crops cut as zoom windows (the training run's "
+        "--zoom): a zoom model runs on windows of any scale on the sensor, so its "
+        "quantization is calibrated and checked on them",
+    )
     ap.add_argument("--name", help="ONNX / network name (default picosam2_PROTOCOL_imx500)")
     ap.add_argument("--tpc-version", default=DEFAULT_TPC_VERSION, help="edge-mdt-tpc version")
     ap.add_argument("--seed", type=int, default=0)
@@ -428,6 +436,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--check-tools", action="store_true", help="only check that the tools run; print versions"
     )
     args = ap.parse_args(argv)
+    if not 0.0 <= args.zoom <= 1.0:
+        ap.error(f"--zoom is a share of the crops, from 0 to 1; got {args.zoom}")
     if not args.check_tools:
         missing = [
             flag
@@ -482,9 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"== loading {args.checkpoint} and {args.calib_samples}+{args.check_samples} crops")
     t = time.perf_counter()
     model = load_weights(args.checkpoint)
-    crops = training_crops(
-        args.calib_data, args.protocol, args.calib_samples + args.check_samples, args.seed
-    )
+    n_crops = args.calib_samples + args.check_samples
+    crops = training_crops(args.calib_data, args.protocol, n_crops, args.seed, args.zoom)
     calib, check = crops[: args.calib_samples], crops[args.calib_samples :]
     if len(check) == 0:
         check = calib
@@ -531,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
             "protocol": args.protocol,
             "calibration_crops": len(calib),
             "check_crops": len(check),
+            "zoom_share": args.zoom,
             "seed": args.seed,
         },
         "mct": {"target": DEVICE, "tpc_version": args.tpc_version, "onnx_opset": ONNX_OPSET},

@@ -85,6 +85,7 @@ reason (see ``picosam2_ros.bags.coco``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -121,6 +122,11 @@ def frame_stamp_ns(index: int) -> int:
 def split_stamp(stamp_ns: int) -> tuple[int, int]:
     """``(sec, nanosec)`` of a stamp in nanoseconds."""
     return stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000
+
+
+def time_ns(stamp: Any) -> int:
+    """A ``builtin_interfaces/Time`` (``sec``, ``nanosec``) in nanoseconds."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from picosam2_ros.bags.layout import (
     TOPIC_INFO,
     TOPIC_PROMPTS,
     PromptSpec,
+    time_ns,
 )
 from picosam2_ros.core.geometry import Roi
 
@@ -457,7 +458,7 @@ def _default_fallback() -> Typestore:
 
 def stamp_ns(header: Any) -> int:
     """A header's stamp in nanoseconds."""
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+    return time_ns(header.stamp)
 
 
 _CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1, "8UC1": 1, "8UC3": 3}

@@ -68,14 +68,13 @@ from picosam2_ros.replay.groups import (
     group_by_stamp,
     header_stamp_ns,
     import_message_type,
-    stamp_to_ns,
 )
 from picosam2_ros.replay.player import CallAnswer, PlayerSettings, ReplayPlayer, ReplaySummary
 from picosam2_ros.replay.topics import ReplayConfigError, plan_topics
 from picosam2_ros.srv import RemoveObject
 
 # Re-exported: the names this module has always offered.
-__all__ = ["MODES", "PARAMS", "ReplayConfigError", "ReplayNode", "ReplaySummary", "stamp_to_ns"]
+__all__ = ["MODES", "PARAMS", "ReplayConfigError", "ReplayNode", "ReplaySummary"]
 
 #: A short pause after the required subscribers appear, so the other endpoints of the
 #: same processes (discovered at about the same time) match too.

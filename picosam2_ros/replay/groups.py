@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from picosam2_ros.bags.layout import time_ns
+
 #: Message types the replayer treats as the frame itself.
 IMAGE_TYPES = frozenset({"sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage"})
 #: Message type whose ``object_id`` a result for the frame should answer.
@@ -136,11 +138,7 @@ def import_message_type(msgtype: str) -> type:
     return cls
 
 
-def stamp_to_ns(stamp: Any) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
 def header_stamp_ns(msg: Any) -> int | None:
     header = getattr(msg, "header", None)
     stamp = getattr(header, "stamp", None)
-    return None if stamp is None else stamp_to_ns(stamp)
+    return None if stamp is None else time_ns(stamp)

@@ -20,7 +20,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from picosam2_ros.nodes.replay_node import ReplayNode, ReplaySummary, stamp_to_ns
+from picosam2_ros.bags.layout import time_ns
+from picosam2_ros.nodes.replay_node import ReplayNode, ReplaySummary
 from picosam2_ros.nodes.segmenter_node import SegmenterNode
 
 RELIABLE = QoSProfile(depth=500, reliability=ReliabilityPolicy.RELIABLE)
@@ -51,11 +52,11 @@ class Recorder:
 
     def _image(self, msg: Image) -> None:
         with self.lock:
-            self.images.append(stamp_to_ns(msg.header.stamp))
+            self.images.append(time_ns(msg.header.stamp))
 
     def _prompt(self, msg: Prompt) -> None:
         with self.lock:
-            self.prompts.append((stamp_to_ns(msg.header.stamp), int(msg.object_id)))
+            self.prompts.append((time_ns(msg.header.stamp), int(msg.object_id)))
 
     def _result(self, msg: Segmentation) -> None:
         with self.lock:
@@ -63,7 +64,7 @@ class Recorder:
 
     def _gt(self, msg: Segmentation) -> None:
         with self.lock:
-            self.ground_truth.append(stamp_to_ns(msg.header.stamp))
+            self.ground_truth.append(time_ns(msg.header.stamp))
 
     def _diag(self, msg: DiagnosticArray) -> None:
         with self.lock:
@@ -77,9 +78,7 @@ class Recorder:
         """(stamp, object id) -> how many results answered it."""
         with self.lock:
             return Counter(
-                (stamp_to_ns(r.header.stamp), int(o.object_id))
-                for r in self.results
-                for o in r.objects
+                (time_ns(r.header.stamp), int(o.object_id)) for r in self.results for o in r.objects
             )
 
     def replay_diagnostics(self) -> dict[str, str]:

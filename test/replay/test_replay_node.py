@@ -13,8 +13,7 @@ from pathlib import Path
 from rosgraph_msgs.msg import Clock
 
 from picosam2_ros.bags import DatasetBag, coco_to_bag, read_dataset
-from picosam2_ros.bags.layout import frame_stamp_ns
-from picosam2_ros.nodes.replay_node import stamp_to_ns
+from picosam2_ros.bags.layout import frame_stamp_ns, time_ns
 
 from .conftest import TinySet, write_tiny_coco
 from .graph import ReplayGraph
@@ -73,7 +72,7 @@ def test_lockstep_through_the_segmenter_answers_every_instance_exactly_once(
     pairs = rec.result_pairs()
     assert set(pairs) == expected_pairs(tiny_set)
     assert set(pairs.values()) == {1}
-    assert [stamp_to_ns(r.header.stamp) for r in rec.results] == stamps
+    assert [time_ns(r.header.stamp) for r in rec.results] == stamps
     # Prompts of a frame are on the wire once each, before its image.
     assert Counter(rec.prompts) == Counter(expected_pairs(tiny_set))
     # /dataset/info once, latched; final diagnostics say done.
@@ -144,7 +143,7 @@ def test_timed_mode_plays_in_order_at_the_rate_and_loops_with_clock(
     )
     clocks: list[int] = []
     graph.client.create_subscription(
-        Clock, "/clock", lambda m: clocks.append(stamp_to_ns(m.clock)), 100
+        Clock, "/clock", lambda m: clocks.append(time_ns(m.clock)), 100
     )
     try:
         runner = threading.Thread(target=graph.play)

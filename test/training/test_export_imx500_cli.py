@@ -34,6 +34,13 @@ def test_help_runs_without_the_tools() -> None:
         assert flag in proc.stdout
 
 
+def test_zoom_share_out_of_range_is_refused() -> None:
+    proc = _run("--checkpoint", "c.pt", "--out", "x", "--calib-data", "d", "--zoom", "1.5")
+    assert proc.returncode == 2
+    assert "--zoom is a share of the crops, from 0 to 1; got 1.5" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_required_arguments() -> None:
     proc = _run("--out", "x")
     assert proc.returncode == 2
