@@ -7,8 +7,9 @@
 
 The work is ``picosam2_ros.core.everything.segment_everything`` with the node's point
 model; object ids are 1, 2, ... in decreasing score within each result. The continuous
-topic runs in its own thread, so prompted segmentation keeps its pace; the service runs
-in the executor's thread (a call takes as long as the grid does, see the README's
+topic runs in its own thread and the service in a callback group of its own (served by
+the executor's second thread, ``startup.make_executor``), so prompted segmentation keeps
+its pace during either (a call takes as long as the grid does, see the README's
 figures). A call or a period without a usable image, model or grid answers with the
 reason (service) or logs and counts it (topic); the node keeps serving.
 """
@@ -20,6 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
@@ -139,7 +141,12 @@ class EverythingServer(Node):
         # One segment-everything at a time: the service and the topic share the CPU.
         self._everything_busy = threading.Lock()
         self._everything_pub = self.create_publisher(Segmentation, "everything", RESULTS_QOS)
-        self.create_service(SegmentEverything, "segment_everything", self._on_segment_everything)
+        self.create_service(
+            SegmentEverything,
+            "segment_everything",
+            self._on_segment_everything,
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )
         self._everything_thread = threading.Thread(
             target=self._everything_loop, name="segmenter-everything", daemon=True
         )

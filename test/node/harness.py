@@ -15,7 +15,6 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point, PointStamped
 from picosam2_ros.msg import Prompt, Segmentation
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_system_default
@@ -23,6 +22,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from picosam2_ros.nodes.segmenter_node import SegmenterNode
+from picosam2_ros.nodes.startup import make_executor
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, period: float = 0.02) -> Any:
@@ -74,7 +74,7 @@ class SegmenterGraph:
         self.client.create_subscription(
             DiagnosticArray, "/diagnostics", self.diagnostics.append, 50
         )
-        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor = make_executor(self.context)
         self.executor.add_node(self.node)
         self.executor.add_node(self.client)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
@@ -137,7 +137,7 @@ class SegmenterGraph:
 def spinning(context: Context, *nodes: Node) -> Iterator[None]:
     """Spin ``nodes`` in a background thread; afterwards destroy them (last first) and shut
     the context down, whatever the test body raised."""
-    executor = SingleThreadedExecutor(context=context)
+    executor = make_executor(context)
     for node in nodes:
         executor.add_node(node)
     thread = threading.Thread(target=executor.spin, daemon=True)

@@ -4,13 +4,15 @@ must come back once, with its exact mask, and nothing on the background."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from picosam2_ros.msg import Segmentation
+from geometry_msgs.msg import Point as PointMsg
+from picosam2_ros.msg import Prompt, Segmentation
 from picosam2_ros.srv import SegmentEverything
 from rclpy.parameter import Parameter
 
@@ -119,6 +121,55 @@ def test_service_before_any_frame_says_so_then_finds_each_object_once(
         assert _masks(seg)[obj.object_id - 1][int(y), int(x)]
     assert graph.node._counts["everything_results"] == 1
     assert graph.node._counts["everything_failures"] == 1
+
+
+class _Gate:
+    """Stands in for the node's segment-everything lock: notes that a call reached it and
+    holds the call there until the test opens it."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+        self.opened = threading.Event()
+
+    def __enter__(self) -> _Gate:
+        self.reached.set()
+        assert self.opened.wait(30), "the gate was never opened"
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+
+def test_prompts_and_images_are_served_while_a_service_call_runs(
+    graph: SegmenterGraph, scene: tuple[np.ndarray, list[np.ndarray]]
+) -> None:
+    image, truths = scene
+    _show(graph, image, stamp_ns=20)
+    gate = _Gate()
+    graph.node._everything_busy = gate  # type: ignore[assignment]
+    client = graph.client.create_client(SegmentEverything, "segment_everything")
+    assert client.wait_for_service(timeout_sec=5)
+    future = client.call_async(SegmentEverything.Request())
+    assert gate.reached.wait(10), "the service call never started"
+
+    # While the call is held inside segment-everything, a prompt and a frame still get
+    # their answer: the service does not occupy the thread images and prompts run on.
+    ys, xs = np.nonzero(truths[0])
+    prompt = Prompt(object_id=5, labels=bytes([1]))
+    prompt.points = [PointMsg(x=float(np.median(xs)), y=float(np.median(ys)))]
+    graph.send_prompt(prompt)
+    wait_until(lambda: graph.standing() == 1)
+    result = graph.segment(image, "rgb8", stamp_ns=21)
+    [obj] = result.objects
+    assert obj.object_id == 5 and mask_iou(_masks(result)[0], truths[0]) == pytest.approx(1.0)
+    assert not future.done()
+
+    gate.opened.set()
+    wait_until(future.done, timeout=30)
+    response = future.result()
+    assert response.success, response.message
+    _check_every_object_once(response.segmentation, truths)
+    graph.client.destroy_client(client)
 
 
 def test_bad_images_and_a_grid_denser_than_the_frame_get_clear_errors(
