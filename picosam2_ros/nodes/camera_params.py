@@ -138,7 +138,8 @@ PARAMS = (
     ParamSpec(
         "turn_frames",
         2,
-        "attributed frames each prompt keeps the sensor ROI before the next prompt's turn",
+        "attributed frames each prompt keeps the sensor ROI before the next prompt's turn "
+        "(a whole-object click keeps it until its search ends: at most 3 runs)",
         int_range=(1, 10000),
     ),
     ParamSpec(
