@@ -21,7 +21,7 @@ Topics:
   in   segmentation       (``lockstep_topic``, lock-step mode) the result releasing a frame
   out  /diagnostics       diagnostic_msgs/DiagnosticArray
 Clients: clear_prompts (std_srvs/Trigger, ``clear_prompts_service``); remove_object
-(picosam2_ros/RemoveObject, ``prompt_barrier_service``, lock-step only).
+(picosam2_ros/RemoveObject, ``prompt_barrier_service``).
 
 Frames: consecutive messages sharing a header stamp form one frame group
 (picosam2_ros.replay.groups); within a group the images go last.
@@ -33,7 +33,9 @@ and, with ``prompt_barrier_service``, wait until the segmenter has applied the p
 header stamp arrives, or ``lockstep_timeout_s`` passes (timed out; a result arriving
 later is late). Results are checked against the frame's prompts: objects missing or
 unexpected are counted. Timed: each group goes out at its bag time / ``rate`` after the
-start, optionally with /clock, and from the start again with ``loop``. Details:
+start, through steps (1) to (3) (no wait for the result: a busy segmenter drops frames,
+but never answers one with another frame's prompts), optionally with /clock, and from
+the start again with ``loop``. Details:
 picosam2_ros.replay.player.
 
 Exit codes of main(): 0 done; 2 bad parameters or a bag that cannot be played (missing,
@@ -172,7 +174,7 @@ class ReplayNode(Node):
         if self._p["clear_prompts_service"]:
             client = self.create_client(Trigger, str(self._p["clear_prompts_service"]))
             self._service_clients["clear"] = (client, Trigger.Request())
-        if self._lockstep and self._p["prompt_barrier_service"]:
+        if self._p["prompt_barrier_service"]:
             client = self.create_client(RemoveObject, str(self._p["prompt_barrier_service"]))
             # Object id 0, which no prompt can have: a no-op (see ReplayPlayer._prompt_barrier).
             self._service_clients["barrier"] = (client, RemoveObject.Request(object_id=0))

@@ -64,7 +64,7 @@ PARAMS = (
     ParamSpec(
         "prompt_barrier_service",
         "remove_object",
-        "lockstep: picosam2_ros/RemoveObject service of the segmenter called with object_id "
+        "picosam2_ros/RemoveObject service of the segmenter called with object_id "
         "0 (a no-op) once per prompt + 1 after a frame's prompts, so they are applied before "
         "its image arrives; empty = do not call",
         read_only=True,

@@ -22,7 +22,8 @@ segment everything is picosam2_ros.nodes.everything.EverythingServer.
 
 Threading: the image callback only parks the newest frame in a one-slot mailbox; a
 worker thread segments it. A frame that arrives while the previous one is still
-waiting replaces it and is counted as dropped, so the node never builds a backlog.
+waiting replaces it and is counted as dropped, so the node never builds a backlog. A
+frame is segmented with the prompts that stood when it arrived.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from picosam2_ros.backends.onnx_backend import OnnxBackend
 from picosam2_ros.core.overlay import render_overlay
 from picosam2_ros.core.pipeline import CropSettings, ObjectStatus, segment_frame, union_mask
 from picosam2_ros.core.prompt_book import PromptBook
+from picosam2_ros.core.prompts import ObjectPrompt
 from picosam2_ros.core.stats import LatencyWindow, LatestFrameSlot, RateMeter
 from picosam2_ros.core.whole_object import WholeObjectSettings
 from picosam2_ros.io.image import ImageError, array_to_image, image_to_array
@@ -146,7 +148,8 @@ class SegmenterNode(PromptedNode, EverythingServer):
         self._model_info: dict[str, str] = {}
         self._model_error = ""
 
-        self._slot: LatestFrameSlot[Image] = LatestFrameSlot()
+        #: The newest frame with the prompts that stood when it arrived.
+        self._slot: LatestFrameSlot[tuple[Image, list[ObjectPrompt]]] = LatestFrameSlot()
         self._rate_in = RateMeter()
         self._rate_out = RateMeter()
         self._inference_ms = LatencyWindow()
@@ -242,19 +245,23 @@ class SegmenterNode(PromptedNode, EverythingServer):
         self._counts["frames_in"] += 1
         self._rate_in.tick()
         self._note_image(msg)
-        self._slot.put(msg)
+        # The prompts are taken now, not when the worker gets to the frame: prompts that
+        # arrive meanwhile belong to later frames (a replay sends each frame's own).
+        with self._lock:
+            prompts = self._book.snapshot()
+        self._slot.put((msg, prompts))
 
     def _work(self) -> None:
         while not self._stopping.is_set():
-            msg = self._slot.take(timeout=0.2)
-            if msg is None:
+            taken = self._slot.take(timeout=0.2)
+            if taken is None:
                 continue
             try:
-                self._segment(msg)
+                self._segment(*taken)
             except Exception as err:  # the worker must outlive any single frame
                 self._problem(f"crash:{type(err).__name__}", f"frame failed: {err!r}")
 
-    def _segment(self, msg: Image) -> None:
+    def _segment(self, msg: Image, prompts: list[ObjectPrompt]) -> None:
         started = time.perf_counter()
         try:
             image = image_to_array(msg)
@@ -263,7 +270,6 @@ class SegmenterNode(PromptedNode, EverythingServer):
             return
         with self._lock:
             backends = self._backends
-            prompts = self._book.snapshot()
         if backends is None:
             self._problem(
                 "no-model", f"frame not segmented: {self._model_error}", "frames_without_model"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 from typing import TypeVar
 
@@ -60,6 +61,20 @@ def make_executor(context: Context | None = None) -> MultiThreadedExecutor:
     return MultiThreadedExecutor(num_threads=2, context=context)
 
 
+def wait_for_callbacks(executor: MultiThreadedExecutor) -> None:
+    """Wait until the callbacks the executor's threads are running have returned; call
+    it before ``executor.shutdown()``.
+
+    This rclpy's ``Executor.shutdown`` neither waits for them nor stops its thread pool
+    (later releases do: ros2/rclpy#1309): it destroys the executor's guard condition,
+    which a callback still running then triggers on its way out, failing with "cannot
+    use Destroyable because destruction was requested".
+    """
+    pool = getattr(executor, "_executor", None)
+    if isinstance(pool, ThreadPoolExecutor):
+        pool.shutdown(wait=True)
+
+
 def create_or_exit(
     factory: Callable[[], NodeT],
     program: str,
@@ -103,6 +118,7 @@ def spin_until_shutdown(
         if stop.received is not None:
             node.get_logger().info(f"{stop.received}: shutting down")
     finally:
+        wait_for_callbacks(executor)
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()

@@ -87,11 +87,8 @@ class FrameGroup:
     def has_prompts(self) -> bool:
         return any(item.msgtype == PROMPT_TYPE for item in self.items)
 
-    def publish_order(self) -> list[GroupItem]:
-        """Everything but the images (bag order), then the images (bag order)."""
-        return [i for i in self.items if not i.is_image] + [i for i in self.items if i.is_image]
-
     def before_images(self) -> list[GroupItem]:
+        """Everything but the images, in bag order: what goes out before the images."""
         return [i for i in self.items if not i.is_image]
 
     def images(self) -> list[GroupItem]:

@@ -12,9 +12,10 @@ the image, (4) wait until ``on_result`` brings the result with the image's stamp
 ``timeout_s`` passes (counted as timed out; a later result counts as late). Groups
 without an image are published at once.
 
-Timed: each group goes out at its bag time / ``rate`` after the first (a frame's
-prompts are cleared and published before its image there too), with /clock while
-waiting when ``publish_clock``, and from the start again with ``loop``.
+Timed: each group goes out at its bag time / ``rate`` after the first, with /clock
+while waiting when ``publish_clock``, and from the start again with ``loop``. Steps (1)
+to (3) hold there too, so a frame is segmented with its own prompts however busy the
+segmenter is; only the wait for the result is left out (a busy segmenter drops frames).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from picosam2_ros.replay.timing import TimedSchedule
 
 MODES = ("timed", "lockstep")
 #: Service kinds a player calls: ``clear`` (clear_prompts) and ``barrier`` (the prompt
-#: barrier, lock-step only).
+#: barrier).
 SERVICE_KINDS = ("clear", "barrier")
 
 
@@ -351,7 +352,14 @@ class ReplayPlayer:
         self._io.publish_clock(group.first_time_ns)
         if group.has_image or group.has_prompts:
             self._clear_prompts()
-        for item in group.publish_order():
+        before = group.before_images()
+        for item in before:
+            self._publish(item)
+        if group.has_image:
+            # Without it a busy segmenter can take the image before the frame's prompts
+            # and answer it with the previous frame's objects.
+            self._prompt_barrier(sum(1 for item in before if item.msgtype == PROMPT_TYPE))
+        for item in group.images():
             self._publish(item)
         if group.has_image:
             self._frames_published += 1

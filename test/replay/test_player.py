@@ -237,8 +237,18 @@ def test_timed_plays_in_bag_order_with_the_clock_and_loops() -> None:
         if event[0] == "publish":
             clock = [e[1] for e in graph.events[:index] if e[0] == "clock"][-1]
             assert clock == event[2]
-    # A frame's prompts are cleared and sent before its image, every pass.
-    assert summary.calls["clear_ok"] == 7
+    # A frame's prompts are cleared, sent and applied (prompts + 1 barrier calls) before
+    # its image, every pass.
+    assert summary.calls["clear_ok"] == 7 and summary.calls["barrier_ok"] == 14
+    first_frame = graph.events[: graph.events.index(("publish", "/image", FRAME_NS)) + 1]
+    assert [e[:2] for e in first_frame if e[0] != "clock"] == [
+        ("call", "clear"),
+        ("publish", "/prompts"),
+        ("publish", "/ground_truth"),
+        ("call", "barrier"),
+        ("call", "barrier"),
+        ("publish", "/image"),
+    ]
     assert "2 passes" in summary.line()
 
 

@@ -38,7 +38,7 @@ def test_groups_follow_header_stamps_and_put_images_last() -> None:
     groups = list(group_by_stamp(items))
     assert [(g.index, g.stamp_ns, len(g.items)) for g in groups] == [(0, 1, 5), (1, 2, 3)]
     first, second = groups
-    assert [i.topic for i in first.publish_order()] == [
+    assert [i.topic for i in first.before_images() + first.images()] == [
         "/prompts",
         "/prompts",
         "/gt",
@@ -46,7 +46,11 @@ def test_groups_follow_header_stamps_and_put_images_last() -> None:
         "/img",
     ]
     assert first.prompt_ids == [7, 8] and first.has_image and first.first_time_ns == 10
-    assert [i.topic for i in second.publish_order()] == ["/info", "/prompts", "/img"]
+    assert [i.topic for i in second.before_images() + second.images()] == [
+        "/info",
+        "/prompts",
+        "/img",
+    ]
 
 
 def test_headerless_messages_first_take_the_next_stamp() -> None:
