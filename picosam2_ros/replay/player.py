@@ -299,18 +299,26 @@ class ReplayPlayer:
         self._io.publish(item)
         self._messages_published += 1
 
-    def _play_lockstep(self, group: FrameGroup) -> None:
-        images = group.images()
+    def _send_prompts(self, group: FrameGroup) -> None:
+        """Steps (1) and (2) of both modes: clear the prompts, publish everything but the
+        images and, when an image follows, pass the prompt barrier. Without the barrier
+        a busy segmenter can take the image before the frame's prompts and answer it
+        with the previous frame's objects."""
         if group.has_image or group.has_prompts:
             self._clear_prompts()
         before = group.before_images()
         for item in before:
             self._publish(item)
+        if group.has_image:
+            self._prompt_barrier(sum(1 for item in before if item.msgtype == PROMPT_TYPE))
+
+    def _play_lockstep(self, group: FrameGroup) -> None:
+        self._send_prompts(group)
+        images = group.images()
         if not images or group.stamp_ns is None:
             for item in images:
                 self._publish(item)
             return
-        self._prompt_barrier(sum(1 for item in before if item.msgtype == PROMPT_TYPE))
         stamp = group.stamp_ns
         with self._cond:
             self._ledger.send(stamp, group.prompt_ids)
@@ -350,15 +358,7 @@ class ReplayPlayer:
             if not self.sleep(min(due - now, 0.025)):
                 return False
         self._io.publish_clock(group.first_time_ns)
-        if group.has_image or group.has_prompts:
-            self._clear_prompts()
-        before = group.before_images()
-        for item in before:
-            self._publish(item)
-        if group.has_image:
-            # Without it a busy segmenter can take the image before the frame's prompts
-            # and answer it with the previous frame's objects.
-            self._prompt_barrier(sum(1 for item in before if item.msgtype == PROMPT_TYPE))
+        self._send_prompts(group)
         for item in group.images():
             self._publish(item)
         if group.has_image:
