@@ -18,7 +18,7 @@ Rows (full-frame mIoU overall and by COCO size: small < 32^2, medium < 96^2 px):
 - host, whole object, the camera's one network for every run (the box run decoded with
   the box, weight from the model's metadata): what the sensor's constraints cost;
 - host, whole object, the zoom model + the box model: ``picosam2-evaluate --whole-object``
-  on the same instances (MODEL_CARD.md: 0.421).
+  on the same instances (MODEL_CARD.md, "Zoom model": 0.484).
 
 The sensor has a 4:3 field of view; a photograph of another shape is placed at the
 top-left of the smallest 4:3 canvas holding it, the rest filled with the ImageNet mean
