@@ -20,7 +20,10 @@ extent then the box model on its box, and the box model on the TRUE box.
 
 The cache (``--cache``, a pickle per model pair) keeps point logits per image, window
 centre and side, box-crop masks per image and box, native-crop masks per click. Pass
-``--model`` / ``--box-model`` to compare another (for example retrained) model pair.
+``--model`` / ``--box-model`` to evaluate another (for example retrained) model pair;
+``--against`` adds the paired difference of the first try's IoUs from those of another
+point model (the same clicks, settings and box model): the test a retrained model passes
+before it replaces the shipped one.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import json
 import pickle
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -287,6 +291,29 @@ def oracle(
     return out
 
 
+def _against(
+    args: argparse.Namespace,
+    data: InstanceSet,
+    runs: CachedRuns,
+    clicks: dict[str, list[tuple[float, float]]],
+    text: str,
+    cache_for: Callable[[Path], Path],
+    ious: dict[str, np.ndarray],
+) -> dict[str, object]:
+    """The paired difference of ``ious`` from the ``--against`` point model's IoUs under
+    the same settings, clicks and box model, plus that model's own summary."""
+    other = CachedRuns(data, OnnxBackend(args.against, threads=args.threads), runs.box, runs.crop)
+    cache = cache_for(args.against)
+    other.load(cache)
+    theirs: dict[str, np.ndarray] = {}
+    summary = evaluate_settings(other, clicks, parse_settings(text), theirs)
+    other.save(cache)
+    out: dict[str, object] = {"model": args.against.name}
+    for p in ious:
+        out[p] = paired_difference(ious[p], theirs[p]) | {"against_miou": summary[p]}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m training.whole_object_search",
@@ -302,6 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--model", type=Path, help="point model (default: the shipped zoom model)")
     ap.add_argument("--box-model", type=Path, help="box model (default: the shipped one)")
+    ap.add_argument(
+        "--against",
+        type=Path,
+        help="another point model: the first try's paired difference from it (vs_against)",
+    )
     ap.add_argument(
         "--try",
         dest="tries",
@@ -329,8 +361,12 @@ def main(argv: list[str] | None = None) -> int:
     box = OnnxBackend(paths["box"], threads=args.threads)
     runs = CachedRuns(data, point, box, CropSettings())
     names = "-".join(Path(p).name for p in args.data)
-    digests = f"{_digest(paths['point'])}-{_digest(paths['box'])}"
-    cache = args.cache / f"{names}-{args.held_out}-{digests}.pkl"
+
+    def cache_for(point_path: Path) -> Path:
+        digests = f"{_digest(point_path)}-{_digest(paths['box'])}"
+        return args.cache / f"{names}-{args.held_out}-{digests}.pkl"
+
+    cache = cache_for(paths["point"])
     runs.load(cache)
     clicks = make_clicks(data, args.seed)
     print(
@@ -348,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
             result["vs_first"] = {p: paired_difference(ious[p], first[p]) for p in ious}
         else:
             first = ious
+            if args.against is not None:
+                result["vs_against"] = _against(args, data, runs, clicks, text, cache_for, ious)
         result["new_runs"] = runs.runs - before
         result["s"] = round(time.perf_counter() - start, 1)
         print(json.dumps(result), flush=True)

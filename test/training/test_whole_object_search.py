@@ -1,14 +1,19 @@
-"""training.whole_object_search: settings parsing, the IoU over two frame rectangles and
-the paired comparison of two tries."""
+"""training.whole_object_search: settings parsing, the IoU over two frame rectangles,
+the paired comparison of two tries and of two point models."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+from training_fixtures import make_coco_folder
 
 from picosam2_ros.core.geometry import Roi
 from picosam2_ros.core.whole_object import WholeObjectSettings
-from training.whole_object_search import paired_difference, parse_settings, piece_iou
+from picosam2_ros.resources import MODELS_DIR
+from training.whole_object_search import main, paired_difference, parse_settings, piece_iou
 
 
 def test_parse_settings_types_values_as_the_fields() -> None:
@@ -48,3 +53,27 @@ def test_paired_difference_is_the_mean_change_with_its_error() -> None:
     assert got["diff"] == pytest.approx(0.05)
     assert got["changed"] == 10
     assert got["se"] == pytest.approx(0.015, abs=0.003)
+
+
+def test_against_compares_two_point_models_on_the_same_clicks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The shipped zoom model against itself changes no instance; against the single-crop
+    point model it changes some, and the difference is the two models' mIoU difference."""
+    coco = make_coco_folder(tmp_path / "coco", n_images=4, seed=5)
+    zoom, point = MODELS_DIR / "picosam2_point_zoom.onnx", MODELS_DIR / "picosam2_point.onnx"
+    base = ["--data", str(coco), "--held-out", "0", "--cache", str(tmp_path / "cache")]
+
+    def run(against: Path) -> dict:
+        assert main([*base, "--model", str(zoom), "--against", str(against)]) == 0
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    same = run(zoom)["vs_against"]
+    other = run(point)
+    assert same["model"] == zoom.name
+    for prompt in ("center", "random"):
+        assert (same[prompt]["diff"], same[prompt]["changed"]) == (0.0, 0)
+        theirs = other["vs_against"][prompt]
+        assert theirs["changed"] > 0
+        want = other[prompt]["miou"] - theirs["against_miou"]["miou"]
+        assert theirs["diff"] == pytest.approx(want, abs=2e-4)
