@@ -361,10 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     box = OnnxBackend(paths["box"], threads=args.threads)
     runs = CachedRuns(data, point, box, CropSettings())
     names = "-".join(Path(p).name for p in args.data)
+    cache_dir: Path = args.cache
 
     def cache_for(point_path: Path) -> Path:
         digests = f"{_digest(point_path)}-{_digest(paths['box'])}"
-        return args.cache / f"{names}-{args.held_out}-{digests}.pkl"
+        return cache_dir / f"{names}-{args.held_out}-{digests}.pkl"
 
     cache = cache_for(paths["point"])
     runs.load(cache)
