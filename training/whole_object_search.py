@@ -34,7 +34,6 @@ import json
 import pickle
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -291,27 +290,17 @@ def oracle(
     return out
 
 
-def _against(
-    args: argparse.Namespace,
-    data: InstanceSet,
-    runs: CachedRuns,
+def paired_against(
+    other: CachedRuns,
     clicks: dict[str, list[tuple[float, float]]],
-    text: str,
-    cache_for: Callable[[Path], Path],
+    settings: WholeObjectSettings,
     ious: dict[str, np.ndarray],
 ) -> dict[str, object]:
-    """The paired difference of ``ious`` from the ``--against`` point model's IoUs under
-    the same settings, clicks and box model, plus that model's own summary."""
-    other = CachedRuns(data, OnnxBackend(args.against, threads=args.threads), runs.box, runs.crop)
-    cache = cache_for(args.against)
-    other.load(cache)
+    """Per prompt kind: the paired difference of ``ious`` from another model pair's IoUs
+    (``other``) under the same settings and clicks, and that pair's own summary."""
     theirs: dict[str, np.ndarray] = {}
-    summary = evaluate_settings(other, clicks, parse_settings(text), theirs)
-    other.save(cache)
-    out: dict[str, object] = {"model": args.against.name}
-    for p in ious:
-        out[p] = paired_difference(ious[p], theirs[p]) | {"against_miou": summary[p]}
-    return out
+    summary = evaluate_settings(other, clicks, settings, theirs)
+    return {p: paired_difference(ious[p], theirs[p]) | {"against_miou": summary[p]} for p in ious}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -369,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
 
     cache = cache_for(paths["point"])
     runs.load(cache)
+    other = None
+    if args.against is not None:
+        other = CachedRuns(data, OnnxBackend(args.against, threads=args.threads), box, runs.crop)
+        other.load(cache_for(args.against))
     clicks = make_clicks(data, args.seed)
     print(
         f"{len(data.instances)} instances, {len(data.images)} images; "
@@ -385,14 +378,18 @@ def main(argv: list[str] | None = None) -> int:
             result["vs_first"] = {p: paired_difference(ious[p], first[p]) for p in ious}
         else:
             first = ious
-            if args.against is not None:
-                result["vs_against"] = _against(args, data, runs, clicks, text, cache_for, ious)
+            if other is not None:
+                result["vs_against"] = {"model": args.against.name} | paired_against(
+                    other, clicks, parse_settings(text), ious
+                )
         result["new_runs"] = runs.runs - before
         result["s"] = round(time.perf_counter() - start, 1)
         print(json.dumps(result), flush=True)
     if args.oracle:
         print(json.dumps({"oracle": oracle(runs, clicks, WholeObjectSettings().fill)}), flush=True)
     runs.save(cache)
+    if other is not None:
+        other.save(cache_for(args.against))
     if args.verify:
         from training.whole_object_eval import evaluate
 
