@@ -15,15 +15,27 @@ import signal
 import sys
 from types import FrameType
 
+_stopped_during_startup = False
+
 
 def _exit_quietly(_signum: int, _frame: FrameType | None) -> None:
+    global _stopped_during_startup
+    _stopped_during_startup = True
     sys.exit(0)
 
 
 def _run(module: str) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _exit_quietly)
-    importlib.import_module(f"picosam2_ros.nodes.{module}").main()
+    try:
+        node = importlib.import_module(f"picosam2_ros.nodes.{module}")
+    except BaseException:
+        # A SystemExit raised inside a C extension's initialisation (matplotlib's, for
+        # one) comes out as an ImportError: a stop during start-up is still a quiet exit.
+        if _stopped_during_startup:
+            raise SystemExit(0) from None
+        raise
+    node.main()
 
 
 def segmenter_node() -> None:
