@@ -1,7 +1,7 @@
 """Point -> whole object: find how large the clicked object is with the point network,
-and hand its extent to the box model for the final mask; at most three network runs
-per click. The settings also allow three point windows and no box model (``windows``,
-``box_refine``).
+looking through up to three windows of growing size, the last one's mask the answer.
+The settings also allow two windows and the box model on the extent they found
+(``windows``, ``box_refine``).
 
 PicoSAM2 sees a 96-pixel square around the click, so a larger object comes back cut
 at that square. Here the point network looks through windows (``core.window``: square,
@@ -10,16 +10,19 @@ any size, the click exactly at the input's centre, filled outside the frame):
 1. a first window of ``first_side_fraction`` x the frame's shorter side;
 2. the mask's component under the click gives the object's extent around the click;
    if it touches the window's edge inside the frame the object is larger than the
-   window, and the second window grows by ``grow``; otherwise the second window is
+   window, and the next window grows by ``grow``; otherwise the next window is
    sized so the extent fills it as the network saw objects in training
    (``fill``: extent / side), but never smaller than ``min_side`` pixels. From the
    second window on, the extent is that of the mask's confident core (logit above the
    threshold by ``extent_offset``): a large view's fringe bleeds into the background;
-3. the second window's component's bounding box goes to the box model (the box
-   protocol: a box framing the object is what that model segments best), unless that
-   component is still cut by the window's edge (``edge_window``): a box around a cut
-   object misleads the box model, so the third run is a point window ``edge_grow``
-   times larger and its mask is the answer.
+3. the third window is sized from the second's component the same way; a next window
+   within ``reuse_within`` of the last one's side is not run (the last one stands).
+   The last window's mask, the click's component, is the answer.
+
+With ``box_refine`` (and two windows) the third run is the box model on the second
+window's component's box instead (the box protocol), unless that component is still cut
+by the window's edge (``edge_window``): a box around a cut object misleads the box
+model, so the third run is then a point window ``edge_grow`` times larger.
 
 The defaults were chosen on held-out training images (``training.whole_object_search``;
 figures in the ``WholeObjectSettings`` docstring), never on the validation sample.
@@ -52,10 +55,10 @@ Infer = Callable[[np.ndarray], np.ndarray]
 @dataclass(frozen=True)
 class WholeObjectSettings:
     """first_side_fraction: side of the first window, x the frame's shorter side;
-    fill: the object's extent (longer side of its mask's box) / the second window's side;
-    margin: the second window also covers the mask's farthest reach from the click
-    times this (clicks are rarely at the object's centre); grow: the second window's
-    side / the first's when the first mask reaches the window's edge; min_side: the
+    fill: the object's extent (longer side of its mask's box) / the next window's side;
+    margin: the next window also covers the mask's farthest reach from the click
+    times this (clicks are rarely at the object's centre); grow: the next window's
+    side / the last one's when the last mask reaches the window's edge; min_side: the
     smallest window, frame pixels; max_side_factor: the largest window, x the frame's
     longer side; windows: point-window runs (each next one sized from the last one's
     mask); box_refine: one more run hands the last window's box to the box model (else
@@ -70,19 +73,18 @@ class WholeObjectSettings:
     edge contact and the box (the component at the threshold when that one is empty).
 
     Full-frame mIoU on the 144 held-out TRAINING instances (``training.whole_object_search
-    --held-out 0.05``; zoom + box models), centre / random point (large objects):
-    first window 0.12, grow 4, box on the second window, one threshold (the first
-    defaults): 0.429 / 0.341 (0.404 / 0.295); + edge_window: 0.441 / 0.354 (0.451 /
-    0.357); + extent_offset 1 (the defaults): **0.454 / 0.368 (0.455 / 0.328)**; the
-    same with fill 0.7: 0.461 / 0.371 (within noise, not kept); extent_offset 0.75 or 1.25:
-    0.454 / 0.365, 0.456 / 0.365; edge_grow 2 or 3: within 0.005; box_extend 0.25 instead
-    of the edge window: 0.443 / 0.352; grow 5-8: large up, medium down (0.442 / 0.365
-    at 5); a first window of 0.5-1.2 x (coarse to fine): small objects lost (0.37 /
-    0.30 at 0.5). Upper bounds: the window sized from the TRUE extent 0.499 / 0.414,
-    the box model on the TRUE box 0.681. reuse_within 1.3 (the default) skips the second
-    window when it would be within 1.3x of the first: 0.457 / 0.366, 2.68 network runs per
-    click instead of 2.93 (1.15: 0.457 / 0.365, 2.75 runs; 1.5: 0.453 / 0.367, 2.61
-    runs): the same masks within noise for a twelfth fewer runs."""
+    --held-out 0.05``; the shipped zoom model), centre / random point (large objects):
+    **three point windows, the last one's mask the answer (the defaults): 0.493 / 0.398
+    (0.506 / 0.386)**, 1.99 network runs per click; two windows and the box model
+    (``windows=2,box_refine=true``, the defaults before): 0.477 / 0.397 (0.470 / 0.381),
+    2.67 runs. Around the defaults (paired differences within two bootstrap standard
+    errors): fill 0.5 / 0.7, grow 3 / 5, extent_offset 0.5 / 1.5, first window 0.10 /
+    0.15, margin 1.0 / 1.4, every window run (``reuse_within=1``). With the box model and
+    the first zoom model: the edge window +0.012 / +0.013 and the confident-core extent
+    +0.013 / +0.014 (both kept); box_extend 0.25 instead of the edge window, grow 5-8 and
+    a first window of 0.5-1.2 x (coarse to fine) lost. Upper bounds: the second window
+    sized from the TRUE extent 0.533 / 0.479 (0.601 / 0.550), the box model on the TRUE
+    box 0.681."""
 
     first_side_fraction: float = 0.12
     fill: float = 0.6
@@ -90,8 +92,8 @@ class WholeObjectSettings:
     grow: float = 4.0
     min_side: float = 48.0
     max_side_factor: float = 1.5
-    windows: int = 2
-    box_refine: bool = True
+    windows: int = 3
+    box_refine: bool = False
     reuse_within: float = 1.3
     edge_window: bool = True
     edge_grow: float = 2.5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from picosam2_ros.bags import typestore as ts
+from picosam2_ros.core.whole_object import WholeObjectSettings
 from picosam2_ros.tools import evaluate
 
 from .conftest import TinySet
@@ -154,16 +156,16 @@ def test_everything_grid_denser_than_the_frames_is_a_bad_input(
 def test_whole_object_option_is_applied_and_recorded(
     tiny_bag: Path, colour_model: Path, tmp_path: Path
 ) -> None:
-    """The colour-match model as point AND box model: the box stage sees the box crop's
-    centre, which for an L shape can be background, so not every mask is exact; and an
-    object the second window still cuts is answered by a larger point window, whose mask
-    is coarser than a box crop's (3.5 frame px per input px at the largest window here)."""
+    """The colour-match model as the point model: the answer is the last point window's
+    mask, coarser than the 96-px crop's at the larger windows (3.5 frame px per input px
+    at the largest one here), so not every mask is exact; the report records the search's
+    settings, the defaults."""
     out = tmp_path / "whole"
     args = ["--bag", str(tiny_bag), "--model", str(colour_model), "--report", str(out)]
     assert run_cli([*args, "--whole-object", "--no-plots"]) == 0
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     settings = report["source"]["crop_settings"]["whole_object"]
-    assert settings is not None and settings["box_refine"] is True
+    assert settings == dataclasses.asdict(WholeObjectSettings())
     assert report["counts"]["instances_missing"] == 0
     assert report["summary"]["full_frame"]["miou"] > 0.8
     assert "--whole-object" in evaluate.build_parser().format_help()

@@ -49,6 +49,8 @@ from test.unit.test_pipeline import ConstantBackend, CountingBackend, _to_encodi
 W, H = 640, 480
 RED, GREEN, BLUE = (220, 40, 40), (40, 200, 60), (40, 60, 210)
 WHOLE = CropSettings(whole_object=WholeObjectSettings())
+# The search that ends with the box model on the second window's extent.
+BOXED: dict = {"windows": 2, "box_refine": True}
 
 
 def _both(backend: object) -> dict[str, object]:
@@ -138,23 +140,30 @@ def test_three_batched_runs_per_frame_whatever_the_number_of_clicks(
         ObjectPrompt.from_point(i + 1, o.x + o.width / 2, o.y + o.height / 2)
         for i, o in enumerate(objs)
     ]
-    every_run = CropSettings(whole_object=WholeObjectSettings(reuse_within=1.0))
+    every_run = CropSettings(whole_object=WholeObjectSettings(reuse_within=1.0, **BOXED))
     point, box = CountingBackend(colour_backend), CountingBackend(colour_backend)
     frame = segment_frame(rgb, "rgb8", prompts, {"point": point, "box": box}, every_run)
     assert point.batches == [3, 3] and box.batches == [3]
     for res, truth in zip(frame.objects, truths, strict=True):
         assert mask_iou(_full(res), truth) > 0.9
-    # The defaults skip a second window within 1.3x of the first (the small square's):
+    # A next window within 1.3x of the last is skipped (the small square's second):
     # one run fewer, the same objects.
+    boxed = CropSettings(whole_object=WholeObjectSettings(**BOXED))
     point, box = CountingBackend(colour_backend), CountingBackend(colour_backend)
-    frame = segment_frame(rgb, "rgb8", prompts, {"point": point, "box": box}, WHOLE)
+    frame = segment_frame(rgb, "rgb8", prompts, {"point": point, "box": box}, boxed)
     assert point.batches == [3, 2] and box.batches == [3]
     for res, truth in zip(frame.objects, truths, strict=True):
         assert mask_iou(_full(res), truth) > 0.9
-    no_box = CropSettings(whole_object=WholeObjectSettings(box_refine=False, reuse_within=1.0))
+    # The defaults: point windows only, the last one's mask is the answer.
+    every_window = CropSettings(whole_object=WholeObjectSettings(reuse_within=1.0))
     point, box = CountingBackend(colour_backend), CountingBackend(colour_backend)
-    frame = segment_frame(rgb, "rgb8", prompts, {"point": point, "box": box}, no_box)
-    assert point.batches == [3, 3] and box.batches == []
+    frame = segment_frame(rgb, "rgb8", prompts, {"point": point, "box": box}, every_window)
+    assert point.batches == [3, 3, 3] and box.batches == []
+    for res, truth in zip(frame.objects, truths, strict=True):
+        assert mask_iou(_full(res), truth) > 0.9
+    point, box = CountingBackend(colour_backend), CountingBackend(colour_backend)
+    frame = segment_frame(rgb, "rgb8", prompts, {"point": point, "box": box}, WHOLE)
+    assert sum(point.batches) < 9 and len(point.batches) <= 3 and box.batches == []
     for res, truth in zip(frame.objects, truths, strict=True):
         assert mask_iou(_full(res), truth) > 0.9
 
@@ -164,7 +173,7 @@ def test_second_window_grows_when_the_first_mask_reaches_its_edge(
 ) -> None:
     # A long bar: the first window (0.12 x 480 = 57.6 px) sees it cross both side edges.
     rgb, _ = render_scene(W, H, [SceneObject("rect", RED, 10, 220, 620, 40)])
-    settings = WholeObjectSettings(edge_window=False, reuse_within=1.0)
+    settings = WholeObjectSettings(edge_window=False, reuse_within=1.0, windows=2)
     (outcome,) = find_objects(rgb, "rgb8", [(320.0, 240.0)], colour_backend.infer, settings)
     assert outcome.found
     assert outcome.window.side == pytest.approx(4.0 * 0.12 * 480)
@@ -234,7 +243,7 @@ _CLICKS = [(320.0, 240.0), (430.7, 80.2), (92.0, 70.0), (40.0, 430.0), (600.0, 4
 @pytest.mark.parametrize(
     "settings",
     [
-        WholeObjectSettings(**_FIRST),
+        WholeObjectSettings(**BOXED, **_FIRST),
         WholeObjectSettings(windows=3, box_refine=False, **_FIRST),
         WholeObjectSettings(first_side_fraction=0.3, grow=2.0, reuse_within=1.5, **_FIRST),
         WholeObjectSettings(windows=1, **_FIRST),
@@ -296,7 +305,7 @@ def test_a_window_still_cut_gets_a_larger_window_instead_of_the_box(
 ) -> None:
     bar = SceneObject("rect", RED, 10, 220, 620, 40)  # crosses the first two windows
     rgb, (truth,) = render_scene(W, H, [bar])
-    search = ClickSearch((320.0, 240.0), W, H, WholeObjectSettings())
+    search = ClickSearch((320.0, 240.0), W, H, WholeObjectSettings(**BOXED))
     runs = _take_all(search, rgb, colour_backend.infer)
     sides = [r.window.side for r in runs]
     assert sides == pytest.approx([0.12 * 480, 4 * 0.12 * 480, 2.5 * 4 * 0.12 * 480])
@@ -304,25 +313,52 @@ def test_a_window_still_cut_gets_a_larger_window_instead_of_the_box(
     # Through the pipeline: three point runs, no box run, and most of the bar.
     point, box = CountingBackend(colour_backend), CountingBackend(colour_backend)
     prompt = ObjectPrompt.from_point(1, 320.0, 240.0)
-    (res,) = segment_frame(rgb, "rgb8", [prompt], {"point": point, "box": box}, WHOLE).objects
+    boxed = CropSettings(whole_object=WholeObjectSettings(**BOXED))
+    (res,) = segment_frame(rgb, "rgb8", [prompt], {"point": point, "box": box}, boxed).objects
     assert point.batches == [1, 1, 1] and box.batches == []
     assert mask_iou(_full(res), truth) > 0.75  # 576 of its 620 px, at 6 px per input px
     # The box of the cut second window (230 px) would have given far less of it.
-    cut = CropSettings(whole_object=WholeObjectSettings(edge_window=False))
+    cut = CropSettings(whole_object=WholeObjectSettings(edge_window=False, **BOXED))
     (boxed,) = segment_frame(rgb, "rgb8", [prompt], _both(colour_backend), cut).objects
     assert mask_iou(_full(boxed), truth) < 0.5
     # An object the second window frames whole still goes to the box model.
     rgb, _ = render_scene(W, H, [SceneObject("ellipse", RED, 250, 180, 140, 120)])
-    search = ClickSearch((320.0, 240.0), W, H, WholeObjectSettings())
+    search = ClickSearch((320.0, 240.0), W, H, WholeObjectSettings(**BOXED))
     assert len(_take_all(search, rgb, colour_backend.infer)) == 2
     assert isinstance(search.next_run(), BoxRun)
 
 
+def test_the_defaults_answer_with_the_last_of_three_point_windows(
+    colour_backend: OnnxBackend,
+) -> None:
+    bar = SceneObject("rect", RED, 10, 220, 620, 40)  # cut by the first two windows
+    rgb, (truth,) = render_scene(W, H, [bar])
+    search = ClickSearch((320.0, 240.0), W, H, WholeObjectSettings())
+    runs = _take_all(search, rgb, colour_backend.infer)
+    first = 0.12 * 480
+    assert [r.window.side for r in runs] == pytest.approx([first, 4 * first, 16 * first])
+    assert search.next_run() is None and search.outcome().found
+    point, box = CountingBackend(colour_backend), CountingBackend(colour_backend)
+    prompt = ObjectPrompt.from_point(1, 320.0, 240.0)
+    (res,) = segment_frame(rgb, "rgb8", [prompt], {"point": point, "box": box}, WHOLE).objects
+    assert point.batches == [1, 1, 1] and box.batches == []
+    assert mask_iou(_full(res), truth) > 0.8
+    # An object the first window frames whole: the next window is sized from its extent
+    # and one within 1.3x of the last is skipped, so small objects cost fewer runs.
+    rgb, (truth,) = render_scene(W, H, [SceneObject("rect", RED, 300, 200, 20, 20)])
+    point = CountingBackend(colour_backend)
+    prompt = ObjectPrompt.from_point(1, 310.0, 210.0)
+    (res,) = segment_frame(rgb, "rgb8", [prompt], {"point": point, "box": point}, WHOLE).objects
+    assert point.batches == [1] and mask_iou(_full(res), truth) > 0.8
+
+
 def test_box_extends_on_the_sides_where_the_mask_was_cut(colour_backend: OnnxBackend) -> None:
     rgb, _ = render_scene(W, H, [SceneObject("rect", RED, 10, 220, 620, 40)])
-    plain = ClickSearch((320.0, 240.0), W, H, WholeObjectSettings(edge_window=False))
+    plain = ClickSearch((320.0, 240.0), W, H, WholeObjectSettings(edge_window=False, **BOXED))
     _take_all(plain, rgb, colour_backend.infer)
-    wide = ClickSearch((320.0, 240.0), W, H, WholeObjectSettings(edge_window=False, box_extend=0.5))
+    wide = ClickSearch(
+        (320.0, 240.0), W, H, WholeObjectSettings(edge_window=False, box_extend=0.5, **BOXED)
+    )
     _take_all(wide, rgb, colour_backend.infer)
     p, q = plain.next_run(), wide.next_run()
     assert isinstance(p, BoxRun) and isinstance(q, BoxRun)
@@ -331,7 +367,7 @@ def test_box_extends_on_the_sides_where_the_mask_was_cut(colour_backend: OnnxBac
     assert q.box == pytest.approx(grown)
     # Clipped to the frame.
     wider = ClickSearch(
-        (320.0, 240.0), W, H, WholeObjectSettings(edge_window=False, box_extend=2.0)
+        (320.0, 240.0), W, H, WholeObjectSettings(edge_window=False, box_extend=2.0, **BOXED)
     )
     _take_all(wider, rgb, colour_backend.infer)
     r = wider.next_run()
@@ -347,7 +383,7 @@ def _blob(core: float, fringe: float) -> np.ndarray:
 
 
 def test_later_windows_take_the_extent_from_the_confident_core() -> None:
-    settings = WholeObjectSettings(extent_offset=1.0, reuse_within=1.0)
+    settings = WholeObjectSettings(extent_offset=1.0, reuse_within=1.0, **BOXED)
     search = ClickSearch((320.0, 240.0), W, H, settings)
     search.take_point(_blob(3.0, 0.5))  # the first window: the fringe counts
     first = search.outcome()
