@@ -15,10 +15,12 @@ Rows (full-frame mIoU overall and by COCO size: small < 32^2, medium < 96^2 px):
 - camera, whole object, ``--fits`` (``centred`` / ``translated``: how a search window
   becomes a sensor ROI, camera.whole_object);
 - camera, whole_object off: the ROI around the click (the camera today);
-- host, whole object, the camera's one network for every run (the box run decoded with
-  the box, weight from the model's metadata): what the sensor's constraints cost;
+- host, whole object, the camera's one network for every run (a box run, under settings
+  that end with one, decoded with the box, weight from the model's metadata): what the
+  sensor's constraints cost;
 - host, whole object, the zoom model + the box model: ``picosam2-evaluate --whole-object``
-  on the same instances (MODEL_CARD.md, "Zoom model": 0.484).
+  on the same instances (MODEL_CARD.md, "Zoom model"); the same search as the row above
+  under the defaults, which end on a point window.
 
 The sensor has a 4:3 field of view; a photograph of another shape is placed at the
 top-left of the smallest 4:3 canvas holding it, the rest filled with the ImageNet mean

@@ -1,5 +1,6 @@
-"""Host cost per point prompt: the whole-object decoding (core.whole_object: two point
-windows + one box crop) against the paper's single 96-px crop, fp32 and int8.
+"""Host cost per point prompt: the whole-object decoding (core.whole_object with its
+defaults: up to three point windows) against the paper's single 96-px crop, fp32 and
+int8.
 
 On real photographs (a COCO-format folder, default the validation sample) every
 instance is prompted at its paper centre point; each frame's prompts go through

@@ -4,8 +4,8 @@ the shipped demo photographs (picosam2_ros/data/coco_demo: 11 COCO val2017 image
 CC BY / CC BY-SA with their COCO annotations) -> picosam2-make-bag -> replay_node
 (lock-step) -> segmenter_node -> evaluator_node -> mIoU, the paper's "mAP", latency,
 report and plots; then one figure per photograph: the whole-object masks PicoSAM2 returns
-for one click per object (the paper's prompt point; segmenter_node ``whole_object``, the
-zoom model's windows then the box model) next to the COCO ground truth.
+for one click per object (the paper's prompt point; segmenter_node ``whole_object``, up
+to three windows of the zoom model) next to the COCO ground truth.
 
 The three nodes are the real executables, each in its own process, wired as
 launch/replay.launch.py wires them (ros2 launch is not needed). The figures' masks are
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             "centre's colour): no trained model ships yet"
         )
     decoding = (
-        "the whole object from one click (zoom-model windows, then the box model)"
+        "the whole object from one click (up to three zoom-model windows)"
         if whole_object
         else "the paper's single 96-px crop around each click"
     )

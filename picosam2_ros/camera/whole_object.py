@@ -2,8 +2,9 @@
 network runs as consecutive ROIs of one turn of the prompt.
 
 On the host one click is up to three network runs on one image: point-network windows
-of growing size centred on the click, then the box decoding on the extent they found
-(``core.whole_object.ClickSearch``). The IMX500 runs the network on ONE region per
+of growing size centred on the click, the last one's mask the answer (or, under
+settings that end with a box run, the box decoding on the extent they found;
+``core.whole_object.ClickSearch``). The IMX500 runs the network on ONE region per
 frame, so here each run is one ROI of the prompt's turn on the sensor's inference ROI
 (``camera.machine``, ``RoiScheduler.retarget``): the ROI changes to the run's,
 ``settle_frames`` frames pass, and the next attributed frame's output is the run's
@@ -35,12 +36,11 @@ A shrunk window hides an edge: the component then stops at the ROI's edge withou
 "touching" the window's, and the next window is sized from that extent (``fill``), not
 grown by ``grow``. Measured (``bench/bench_camera_whole_object.py``) in MODEL_CARD.md.
 
-The box run: the box the last window found, as a box prompt's ROI (``prompt_to_roi``:
-``box_margin`` x its longer side, square, translated inside) on the same network, its
-output decoded with the box (``core.box_prior``, ``box_prior_weight``) exactly as a box
-prompt's. When the search ends on a point window instead (the host's edge window, or
-settings without the box run), that window's mask, the click's components only, is the
-answer. A click where the last window found nothing under it ends with the native
+The answer: with the defaults the search ends on a point window, whose mask, the
+click's components only, is the answer. Under settings with a box run, that run is the
+box the last window found as a box prompt's ROI (``prompt_to_roi``: ``box_margin`` x its
+longer side, square, translated inside) on the same network, its output decoded with the
+box (``core.box_prior``, ``box_prior_weight``) exactly as a box prompt's. A click where the last window found nothing under it ends with the native
 point ROI's answer, as on the host: one more run, the ordinary point prompt's.
 
 What is published: only the finished search's mask, stamped with the frame of its

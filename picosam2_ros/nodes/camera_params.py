@@ -116,7 +116,7 @@ PARAMS = (
         "whole_object",
         False,
         "a single click returns the whole object: the host's search (point-network windows "
-        "growing around the click, then the box decoding on the extent found), its up to "
+        "growing around the click, the last one's mask the answer), its up to "
         "3 runs consecutive sensor ROIs of one turn (camera.whole_object); the result is "
         "published when the search ends; false = the ROI around the click",
     ),

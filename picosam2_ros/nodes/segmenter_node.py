@@ -91,8 +91,8 @@ PARAMS = (
     ParamSpec(
         "whole_object",
         False,
-        "point prompts and clicks return the whole object: point-model windows find its "
-        "extent and the box model segments it (up to 3 network runs per point; "
+        "point prompts and clicks return the whole object: point-model windows of growing "
+        "size find it, the last one's mask is the answer (up to 3 network runs per point; "
         "core.whole_object); with point_model empty the shipped zoom model "
         "(picosam2_point_zoom.onnx) runs the windows; false = the native crop around the "
         "point (the paper's)",

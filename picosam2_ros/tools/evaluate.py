@@ -192,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--whole-object",
         action="store_true",
         help="point prompts return the whole object (the segmenter's whole_object "
-        "parameter: point-model windows find its extent, the box model or a last, larger "
-        "window segments it; at most 3 runs per point); "
+        "parameter: point-model windows of growing size find it, the last one's mask is "
+        "the answer; at most 3 runs per point); "
         "default: the paper's single 96-px crop",
     )
     parser.add_argument("--no-plots", action="store_true", help="write report.json only")
