@@ -273,11 +273,8 @@ def oracle(
         for inst, click in zip(runs.data.instances, points, strict=True):
             h, w = runs.data.images[inst.image_index].shape[:2]
             mh, mw = inst.mask.shape
-            cx, cy = int(click[0]) + 0.5, int(click[1]) + 0.5
-            x0, y0, x1, y1 = inst.mask_x, inst.mask_y, inst.mask_x + mw, inst.mask_y + mh
-            reach = max(cx - x0, x1 - cx, cy - y0, y1 - cy)
-            side = max(max(mw, mh) / fill, 2.0 * reach * 1.2, 48.0)
-            win = Window(cx, cy, side)
+            side = needed_side(click, (inst.mask_x, inst.mask_y, mw, mh), (w, h), fill)
+            win = Window(int(click[0]) + 0.5, int(click[1]) + 0.5, side)
             comp = _click_component(
                 runs.window_logits(inst.image_index, win), win, w, h, runs.crop.threshold
             )
@@ -288,6 +285,22 @@ def oracle(
             ious.append(piece_iou(piece, (inst.mask_x, inst.mask_y, mw, mh), inst.mask))
         out[f"true_extent_window_{prompt}"] = summarise(ious, sizes)
     return out
+
+
+def needed_side(
+    click: tuple[float, float],
+    box: tuple[int, int, int, int],
+    frame: tuple[int, int],
+    fill: float,
+) -> float:
+    """The window side the true-extent upper bound gives a click: the object's longer
+    extent filling ``fill`` of it, its farthest reach from the click covered 1.2x, at
+    least 48 px, at most 1.5x the frame's longer side. ``box``: (x, y, w, h) of the mask."""
+    x, y, w, h = box
+    cx, cy = int(click[0]) + 0.5, int(click[1]) + 0.5
+    reach = max(cx - x, x + w - cx, cy - y, y + h - cy)
+    side = max(max(w, h) / fill, 2.0 * reach * 1.2, 48.0)
+    return min(side, 1.5 * max(frame))
 
 
 def paired_against(

@@ -40,8 +40,9 @@ The answer: with the defaults the search ends on a point window, whose mask, the
 click's components only, is the answer. Under settings with a box run, that run is the
 box the last window found as a box prompt's ROI (``prompt_to_roi``: ``box_margin`` x its
 longer side, square, translated inside) on the same network, its output decoded with the
-box (``core.box_prior``, ``box_prior_weight``) exactly as a box prompt's. A click where the last window found nothing under it ends with the native
-point ROI's answer, as on the host: one more run, the ordinary point prompt's.
+box (``core.box_prior``, ``box_prior_weight``) exactly as a box prompt's. A click where
+the last window found nothing under it ends with the native point ROI's answer, as on
+the host: one more run, the ordinary point prompt's.
 
 What is published: only the finished search's mask, stamped with the frame of its
 last run (the extent came from up to two runs earlier). Before its first search ends

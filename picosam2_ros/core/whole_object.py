@@ -83,8 +83,8 @@ class WholeObjectSettings:
     the first zoom model: the edge window +0.012 / +0.013 and the confident-core extent
     +0.013 / +0.014 (both kept); box_extend 0.25 instead of the edge window, grow 5-8 and
     a first window of 0.5-1.2 x (coarse to fine) lost. Upper bounds: the second window
-    sized from the TRUE extent 0.533 / 0.479 (0.601 / 0.550), the box model on the TRUE
-    box 0.681."""
+    sized from the TRUE extent, then the box model 0.511 / 0.453 (0.597 / 0.536), the box
+    model on the TRUE box 0.681."""
 
     first_side_fraction: float = 0.12
     fill: float = 0.6
