@@ -42,7 +42,12 @@ from picosam2_ros.backends.onnx_backend import OnnxBackend
 from picosam2_ros.core.geometry import paper_prompt_point
 from picosam2_ros.core.pipeline import CropSettings
 from picosam2_ros.core.preprocess import normalise
-from picosam2_ros.core.whole_object import WholeObjectSettings, _click_component, first_side
+from picosam2_ros.core.whole_object import (
+    WholeObjectSettings,
+    _click_component,
+    centre_label,
+    first_side,
+)
 from picosam2_ros.core.window import Window, window_to_model_input
 from picosam2_ros.resources import resolve_model_paths
 from training.data import InstanceSet, load_coco_folders, size_class
@@ -122,12 +127,8 @@ class FeatureModel:
 def _centre_mask(mask: np.ndarray) -> np.ndarray:
     """The component with most pixels among the 4x4 around the centre (as the search's)."""
     _, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    c = mask.shape[0] // 2
-    near = labels[c - 2 : c + 2, c - 2 : c + 2]
-    near = near[near > 0]
-    if near.size == 0:
-        return np.zeros(mask.shape, dtype=bool)
-    return np.asarray(labels == np.bincount(near).argmax())
+    label = centre_label(labels, mask.shape[0] // 2)
+    return np.asarray(labels == label) if label else np.zeros(mask.shape, dtype=bool)
 
 
 def window_set(

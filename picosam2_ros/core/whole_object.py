@@ -176,10 +176,17 @@ def _centre_component_rect(mask: np.ndarray, c: int) -> tuple[int, int, int, int
     """(x, y, w, h) of the component with most pixels around the centre ``c`` (``mask``
     uint8 with foreground there)."""
     _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    near = labels[c - 2 : c + 2, c - 2 : c + 2]
-    label = int(np.bincount(near[near > 0]).argmax())
+    label = centre_label(labels, c)
     x, y, w, h = (int(v) for v in stats[label, :4])
     return x, y, w, h
+
+
+def centre_label(labels: np.ndarray, c: int) -> int:
+    """The component label (of a connected-components labelling, 0 = background) with
+    most pixels among the 4x4 around the centre ``c``; 0 when none lies there."""
+    near = labels[c - 2 : c + 2, c - 2 : c + 2]
+    near = near[near > 0]
+    return int(np.bincount(near).argmax()) if near.size else 0
 
 
 def _component_in_frame(
