@@ -6,7 +6,10 @@ how prompts really arrive and how cameras differ.
 - zoom (point): a window centred on a prompt anywhere on the mask (or on the paper
   prompt), sized so the object's extent fills ``zoom_min``-``zoom_max`` of it, filled
   outside the frame (``picosam2_ros.core.window``): the network learns to segment the
-  centre object at any scale, which the whole-object decoding relies on
+  centre object at any scale, which the whole-object decoding relies on; a share of
+  them (``frame_windows``) is sized from the frame instead of the object, as the
+  search's windows are before it knows the object's size: a large object then
+  overflows the window, a small one sits in it
 - box jitter (box): each box edge moves by a fraction of the box size
 - copy-paste: the real masked object is cut out of its photo, rescaled and pasted onto
   another training photo, and becomes the centre object there
@@ -42,6 +45,9 @@ class AugmentConfig:
     zoom_min_side: float = 24.0  # smallest window side, frame pixels
     zoom_max_side: float = 1.2  # largest window side, x the frame's longer side
     zoom_paper_prompt: float = 0.3  # share of zoom samples prompted at the paper prompt
+    frame_windows: float = 0.0  # share of zoom windows sized from the frame, not the object
+    frame_min: float = 0.08  # their side / the frame's shorter side, lower end (log-uniform)
+    frame_max: float = 0.5  # upper end
     copy_paste: float = 0.2  # probability of pasting the object onto another photo
     paste_scale_min: float = 0.5
     paste_scale_max: float = 1.5
@@ -143,15 +149,20 @@ def zoom_window(
 ) -> Window:
     """A zoom window for ``inst``: centred on a mask pixel drawn uniformly (or on the paper
     prompt), its side such that the mask's longer extent fills a uniform share in
-    [zoom_min, zoom_max] of it, clamped to [zoom_min_side, zoom_max_side x longer side]."""
+    [zoom_min, zoom_max] of it, clamped to [zoom_min_side, zoom_max_side x longer side];
+    with probability ``frame_windows`` the side is instead a log-uniform share in
+    [frame_min, frame_max] of the frame's shorter side, whatever the object's size."""
     if rng.random() < cfg.zoom_paper_prompt:
         px, py = paper_prompt_point(inst.mask)  # type: ignore[misc]
     else:
         ys, xs = np.nonzero(inst.mask)
         k = int(rng.integers(xs.size))
         px, py = int(xs[k]), int(ys[k])
-    extent = float(max(inst.mask.shape))
-    side = extent / rng.uniform(cfg.zoom_min, cfg.zoom_max)
+    if cfg.frame_windows > 0 and rng.random() < cfg.frame_windows:
+        share = np.exp(rng.uniform(np.log(cfg.frame_min), np.log(cfg.frame_max)))
+        side = float(share) * min(width, height)
+    else:
+        side = float(max(inst.mask.shape)) / rng.uniform(cfg.zoom_min, cfg.zoom_max)
     side = float(np.clip(side, cfg.zoom_min_side, cfg.zoom_max_side * max(width, height)))
     return Window.around_pixel(px + inst.mask_x, py + inst.mask_y, side)
 

@@ -133,6 +133,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar=("MIN", "MAX"),
         help="zoom windows: the object's extent fills a uniform share in [MIN, MAX] of them",
     )
+    ap.add_argument(
+        "--frame-windows",
+        type=float,
+        default=AugmentConfig.frame_windows,
+        help="share of the zoom windows sized from the frame (a log-uniform share in "
+        "[FMIN, FMAX] of its shorter side, --frame-fill) instead of from the object: the "
+        "whole-object search's windows before it knows the object's size",
+    )
+    ap.add_argument(
+        "--frame-fill",
+        type=float,
+        nargs=2,
+        default=(AugmentConfig.frame_min, AugmentConfig.frame_max),
+        metavar=("FMIN", "FMAX"),
+        help="frame-sized zoom windows: side / the frame's shorter side",
+    )
     ap.add_argument("--scale-prob", type=float, default=AugmentConfig.scale_prob)
     ap.add_argument(
         "--zoom",
@@ -356,6 +372,9 @@ def train(args: argparse.Namespace) -> dict:
         zoom=args.zoom,
         zoom_min=args.zoom_fill[0],
         zoom_max=args.zoom_fill[1],
+        frame_windows=args.frame_windows,
+        frame_min=args.frame_fill[0],
+        frame_max=args.frame_fill[1],
     )
     teacher = load_teacher(args.teacher) if args.teacher else None
     if teacher is not None and args.workers:

@@ -16,7 +16,12 @@ windows, box crops, box decoding, component selection and native-crop fallback),
 network run at a time through the cache. The printed full-frame mIoU therefore equals
 ``training.whole_object_eval``'s for the same settings (``--verify`` checks it on the
 defaults). ``--oracle`` adds two upper bounds: the point window sized from the TRUE mask's
-extent then the box model on its box, and the box model on the TRUE box.
+extent then the box model on its box, and the box model on the TRUE box. ``--diagnose``
+asks where the first try loses: the best of the windows each click ran, chosen with
+hindsight (the most any score picking among them could give); each size class split by
+the last window's side against the side the true extent needs (under 0.7x, 0.7-1.4x,
+over 1.4x), with the IoU the same network gives at the needed side; and the search
+told by the truth whether the object goes on past its first window.
 
 The cache (``--cache``, a pickle per model pair) keeps point logits per image, window
 centre and side, box-crop masks per image and box, native-crop masks per click. Pass
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import pickle
 import sys
 import time
@@ -51,8 +57,9 @@ from picosam2_ros.core.whole_object import (
     PointRun,
     WholeObjectSettings,
     _click_component,
+    _Component,
 )
-from picosam2_ros.core.window import Window, window_to_model_input
+from picosam2_ros.core.window import Window, logits_to_frame, window_to_model_input
 from picosam2_ros.resources import resolve_model_paths
 from training.data import InstanceSet, size_class
 from training.whole_object_eval import load_instances, random_mask_point
@@ -303,6 +310,118 @@ def needed_side(
     return min(side, 1.5 * max(frame))
 
 
+def window_piece(
+    runs: CachedRuns, image_index: int, window: Window, click: tuple[float, float]
+) -> Piece:
+    """One point window's mask on the frame: the click's component of its logits."""
+    h, w = runs.data.images[image_index].shape[:2]
+    roi, logits = logits_to_frame(runs.window_logits(image_index, window), window, w, h)
+    return roi, keep_components_at(logits > runs.crop.threshold, np.array([click]) - (roi.x, roi.y))
+
+
+class _FirstWindowTold(ClickSearch):
+    """The search with the first window's edge contact taken from the truth: when the
+    true object goes on past that window inside the frame, the search grows as if the
+    mask had reached the edge (the upper bound of a better first-window answer)."""
+
+    def __init__(self, *args: object, overflows: bool, **kwargs: object) -> None:
+        self.overflows = overflows
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def take_point(self, logits: np.ndarray) -> None:
+        super().take_point(logits)
+        if self.point_runs == 1 and self.overflows and self._window is not None:
+            comp = self._component
+            w = self._window
+            box = comp.box if comp is not None else (w.cx - 0.5, w.cy - 0.5, w.cx + 0.5, w.cy + 0.5)
+            self._component = _Component(box, (True, False, False, False))
+            self._next = self._plan()
+
+
+def overflows_window(
+    window: Window, box: tuple[int, int, int, int], width: int, height: int
+) -> bool:
+    """Whether a mask's box (x, y, w, h) reaches past ``window`` where the frame goes on."""
+    x, y, w, h = box
+    left, top = window.cx - window.side / 2.0, window.cy - window.side / 2.0
+    right, bottom = left + window.side, top + window.side
+    return (
+        (x < left and left > 0.5)
+        or (y < top and top > 0.5)
+        or (x + w > right and right < width - 0.5)
+        or (y + h > bottom and bottom < height - 0.5)
+    )
+
+
+def diagnose(
+    runs: CachedRuns, clicks: dict[str, list[tuple[float, float]]], settings: WholeObjectSettings
+) -> dict[str, object]:
+    """Where a search loses (see the module docstring): per prompt kind."""
+    sizes = [size_class(inst.area) for inst in runs.data.instances]
+    threshold = runs.crop.threshold
+    out: dict[str, object] = {}
+    for prompt, points in clicks.items():
+        ious, best, told = [], [], []
+        scale: dict[str, dict[str, list[float]]] = {}
+        for inst, click, size in zip(runs.data.instances, points, sizes, strict=True):
+            h, w = runs.data.images[inst.image_index].shape[:2]
+            mh, mw = inst.mask.shape
+            truth_box = (inst.mask_x, inst.mask_y, mw, mh)
+            piece, _, _ = search_click(runs, inst.image_index, click, settings)
+            iou = piece_iou(piece, truth_box, inst.mask)
+            ious.append(iou)
+            windows = []
+            replay = ClickSearch(click, w, h, settings, threshold)
+            while isinstance(run := replay.next_run(), PointRun):
+                windows.append(run.window)
+                replay.take_point(runs.window_logits(inst.image_index, run.window))
+            tries = [iou] + [
+                piece_iou(window_piece(runs, inst.image_index, win, click), truth_box, inst.mask)
+                for win in windows
+            ]
+            best.append(max(tries))
+            need = needed_side(click, truth_box, (w, h), settings.fill)
+            ratio = windows[-1].side / need
+            group = "under" if ratio < 0.7 else "over" if ratio > 1.4 else "right"
+            at_need = Window(math.floor(click[0]) + 0.5, math.floor(click[1]) + 0.5, need)
+            right = piece_iou(
+                window_piece(runs, inst.image_index, at_need, click), truth_box, inst.mask
+            )
+            cell = scale.setdefault(size, {}).setdefault(group, [])
+            cell.extend([iou, right])
+            over = overflows_window(windows[0], truth_box, w, h)
+            told_search = _FirstWindowTold(click, w, h, settings, threshold, overflows=over)
+            while isinstance(run := told_search.next_run(), PointRun):
+                told_search.take_point(runs.window_logits(inst.image_index, run.window))
+            outcome = told_search.outcome()
+            if outcome.found:
+                roi, logits = outcome.on_frame(w, h)
+                mask = keep_components_at(logits > threshold, np.array([click]) - (roi.x, roi.y))
+                told_piece: Piece = (roi, mask)
+            else:
+                told_piece = runs.native_piece(inst.image_index, click)
+            told.append(piece_iou(told_piece, truth_box, inst.mask))
+        base = np.array(ious)
+        out[prompt] = {
+            "search": summarise(ious, sizes),
+            "best_window_hindsight": summarise(best, sizes)
+            | paired_difference(np.array(best), base),
+            "first_window_told": summarise(told, sizes) | paired_difference(np.array(told), base),
+            "last_side_vs_needed": {
+                size: {
+                    group: {
+                        "n": len(v) // 2,
+                        "miou": round(float(np.mean(v[0::2])), 4),
+                        "at_needed_side": round(float(np.mean(v[1::2])), 4),
+                    }
+                    for group, v in sorted(groups.items())
+                }
+                for size, groups in sorted(scale.items())
+            },
+        }
+    return out
+
+
 def paired_against(
     other: CachedRuns,
     clicks: dict[str, list[tuple[float, float]]],
@@ -346,6 +465,12 @@ def main(argv: list[str] | None = None) -> int:
         "standard error, instances changed)",
     )
     ap.add_argument("--oracle", action="store_true", help="also the true-extent upper bounds")
+    ap.add_argument(
+        "--diagnose",
+        action="store_true",
+        help="where the first try loses: the best window with hindsight, the last window's "
+        "side against the needed one by object size, the first window told the truth",
+    )
     ap.add_argument(
         "--verify",
         action="store_true",
@@ -400,6 +525,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result), flush=True)
     if args.oracle:
         print(json.dumps({"oracle": oracle(runs, clicks, WholeObjectSettings().fill)}), flush=True)
+    if args.diagnose:
+        print(json.dumps({"diagnose": diagnose(runs, clicks, parse_settings(args.tries[0]))}))
     runs.save(cache)
     if other is not None:
         other.save(cache_for(args.against))

@@ -184,3 +184,29 @@ def test_zoom_samples_put_a_mask_pixel_at_the_centre_at_any_scale(tmp_path) -> N
         fractions.append(max(np.ptp(xs), np.ptp(ys)) / 96)
     # The object fills from about a tenth to most of the input.
     assert min(fractions) < 0.3 and max(fractions) > 0.7
+
+
+def test_frame_windows_are_sized_from_the_frame_whatever_the_object(tmp_path) -> None:
+    from training.augment import AugmentConfig, zoom_window
+
+    data = load_coco_folders([make_coco_folder(tmp_path / "d", n_images=6)])
+    rng = np.random.default_rng(1)
+    frame = AugmentConfig(
+        zoom=1.0, frame_windows=1.0, frame_min=0.1, frame_max=0.4, zoom_min_side=1.0
+    )
+    own = AugmentConfig(zoom=1.0, zoom_min=0.5, zoom_max=0.5, zoom_min_side=1.0)
+    shares, ratios = [], []
+    for k in range(200):
+        inst = data.instances[k % len(data)]
+        h, w = data.images[inst.image_index].shape[:2]
+        extent = max(inst.mask.shape)
+        window = zoom_window(inst, w, h, rng, frame)
+        shares.append(window.side / min(w, h))
+        ratios.append(window.side / extent)
+        # Without frame windows the side follows the object: extent / fill.
+        assert zoom_window(inst, w, h, rng, own).side == pytest.approx(2.0 * extent)
+    assert 0.1 - 1e-9 <= min(shares) < 0.12 and 0.37 < max(shares) <= 0.4 + 1e-9
+    # Log-uniform: the median share is near the geometric mean of the ends.
+    assert np.median(shares) == pytest.approx(0.2, rel=0.15)
+    # The same share for every object: objects overflow some windows, sit in others.
+    assert min(ratios) < 1.0 < max(ratios)

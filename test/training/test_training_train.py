@@ -171,6 +171,7 @@ def test_a_sample_budget_with_worker_processes(tmp_path) -> None:
         "--seed", "0", "--threads", "1", "--batch", "6", "--log-every", "2",
         "--dev-fraction", "0.3", "--workers", "2", "--dev-every", "24", "--zoom", "0.9",
         "--zoom-fill", "0.05", "1.3", "--hard-weight", "2", "--warmup-samples", "12",
+        "--frame-windows", "0.4", "--frame-fill", "0.1", "0.6",
     ]  # fmt: skip
     assert train_mod.main(argv) == 0
     train = _records(run, "train")
@@ -182,6 +183,7 @@ def test_a_sample_budget_with_worker_processes(tmp_path) -> None:
     assert lrs[-1] < 0.1 * max(lrs)
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["augment"]["zoom_min"] == 0.05 and cfg["augment"]["zoom_max"] == 1.3
+    assert cfg["augment"]["frame_windows"] == 0.4 and cfg["augment"]["frame_max"] == 0.6
     assert load_weights(run / "final.pt")(torch.zeros(1, 3, 96, 96)).shape == (1, 1, 96, 96)
     # The curve of such a run is drawn over samples, with the held-out figures.
     png = tmp_path / "curve.png"

@@ -77,3 +77,59 @@ def test_against_compares_two_point_models_on_the_same_clicks(
         assert theirs["changed"] > 0
         want = other[prompt]["miou"] - theirs["against_miou"]["miou"]
         assert theirs["diff"] == pytest.approx(want, abs=2e-4)
+
+
+def test_overflows_window_only_where_the_frame_goes_on() -> None:
+    from picosam2_ros.core.window import Window
+    from training.whole_object_search import overflows_window
+
+    window = Window(50.0, 50.0, 20.0)  # covers [40, 60) in both axes
+    assert not overflows_window(window, (42, 45, 10, 10), 100, 100)
+    assert overflows_window(window, (30, 45, 15, 10), 100, 100)  # past its left edge
+    assert overflows_window(window, (45, 45, 20, 5), 100, 100)  # past its right edge
+    # A window whose right edge is the frame's: nothing lies past it.
+    edge = Window(90.0, 50.0, 20.0)
+    assert not overflows_window(edge, (85, 45, 15, 10), 100, 100)
+
+
+def test_a_search_told_the_object_overflows_grows_after_its_first_window() -> None:
+    from training.whole_object_search import _FirstWindowTold
+
+    settings = WholeObjectSettings()
+    size = 96
+    # A small blob at the input's centre: the plain search sizes the next window from it.
+    yy, xx = np.mgrid[0:size, 0:size]
+    blob = np.where((xx - 48) ** 2 + (yy - 48) ** 2 < 36, 5.0, -5.0).astype(np.float32)
+    plain = _FirstWindowTold((320.0, 240.0), 640, 480, settings, overflows=False)
+    told = _FirstWindowTold((320.0, 240.0), 640, 480, settings, overflows=True)
+    first = plain.next_run()
+    assert first == told.next_run()
+    plain.take_point(blob)
+    told.take_point(blob)
+    # The blob is small: the plain search stops (its next window would be within
+    # reuse_within of the first); the told one grows by ``grow``.
+    assert plain.next_run() is None
+    grown = told.next_run()
+    assert grown is not None and grown.window.side == pytest.approx(  # type: ignore[union-attr]
+        first.window.side * settings.grow  # type: ignore[union-attr]
+    )
+
+
+def test_diagnose_splits_the_clicks_and_bounds_the_search(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    coco = make_coco_folder(tmp_path / "coco", n_images=4, seed=7)
+    argv = ["--data", str(coco), "--held-out", "0", "--cache", str(tmp_path / "c"), "--diagnose"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    first = json.loads(lines[1])
+    got = json.loads(lines[-1])["diagnose"]
+    for prompt in ("center", "random"):
+        d = got[prompt]
+        assert d["search"]["miou"] == first[prompt]["miou"]
+        # The best window with hindsight is never below the search's own answer.
+        assert d["best_window_hindsight"]["diff"] >= 0.0
+        assert d["best_window_hindsight"]["miou"] >= d["search"]["miou"]
+        n = sum(g["n"] for groups in d["last_side_vs_needed"].values() for g in groups.values())
+        assert n == first[prompt]["ends"]["window"] + first[prompt]["ends"].get("native", 0)
+        assert 0.0 <= d["first_window_told"]["miou"] <= 1.0
