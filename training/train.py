@@ -125,29 +125,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--dev-fraction", type=float, default=0.05, help="held-out training share")
     ap.add_argument("--copy-paste", type=float, default=AugmentConfig.copy_paste)
     ap.add_argument("--prompt-jitter", type=float, default=AugmentConfig.prompt_jitter)
-    ap.add_argument(
-        "--zoom-fill",
-        type=float,
-        nargs=2,
-        default=(AugmentConfig.zoom_min, AugmentConfig.zoom_max),
-        metavar=("MIN", "MAX"),
-        help="zoom windows: the object's extent fills a uniform share in [MIN, MAX] of them",
-    )
+    for flag, ends, text in (
+        ("--zoom-fill", ("zoom_min", "zoom_max"), "zoom windows: the object's extent fills a "
+         "uniform share in [MIN, MAX] of them"),
+        ("--frame-fill", ("frame_min", "frame_max"), "frame-sized zoom windows (--frame-windows): "
+         "side / the frame's shorter side, log-uniform in [MIN, MAX]"),
+    ):  # fmt: skip
+        default = tuple(getattr(AugmentConfig, end) for end in ends)
+        ap.add_argument(
+            flag, type=float, nargs=2, default=default, metavar=("MIN", "MAX"), help=text
+        )
     ap.add_argument(
         "--frame-windows",
         type=float,
         default=AugmentConfig.frame_windows,
-        help="share of the zoom windows sized from the frame (a log-uniform share in "
-        "[FMIN, FMAX] of its shorter side, --frame-fill) instead of from the object: the "
+        help="share of the zoom windows sized from the frame (a share of its shorter side, "
+        "--frame-fill) instead of from the object: the "
         "whole-object search's windows before it knows the object's size",
-    )
-    ap.add_argument(
-        "--frame-fill",
-        type=float,
-        nargs=2,
-        default=(AugmentConfig.frame_min, AugmentConfig.frame_max),
-        metavar=("FMIN", "FMAX"),
-        help="frame-sized zoom windows: side / the frame's shorter side",
     )
     ap.add_argument("--scale-prob", type=float, default=AugmentConfig.scale_prob)
     ap.add_argument(
