@@ -56,6 +56,7 @@ from training.whole_object_eval import random_mask_point
 from training.whole_object_search import (
     CachedRuns,
     Piece,
+    add_data_and_model_options,
     evaluate_settings,
     make_clicks,
     needed_side,
@@ -280,12 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("--data", nargs="+", required=True, help="COCO-format TRAINING folder(s)")
-    ap.add_argument(
-        "--held-out", type=float, default=0.05, help="training.train's held-out share (scored)"
+    add_data_and_model_options(
+        ap, "COCO-format TRAINING folder(s)", "training.train's held-out share (scored)"
     )
-    ap.add_argument("--model", type=Path, help="point model (default: the shipped zoom model)")
-    ap.add_argument("--box-model", type=Path, help="box model (default: the shipped one)")
     ap.add_argument(
         "--first-side-fraction",
         type=float,

@@ -151,14 +151,24 @@ class CachedRuns:
 
 
 def search_click(
-    runs: CachedRuns, image_index: int, click: tuple[float, float], settings: WholeObjectSettings
+    runs: CachedRuns,
+    image_index: int,
+    click: tuple[float, float],
+    settings: WholeObjectSettings,
+    *,
+    search: ClickSearch | None = None,
+    seen: list[Window] | None = None,
 ) -> tuple[Piece, ClickSearch, str]:
     """One click through ``ClickSearch`` as the pipeline runs it: its mask and how it
-    ended ("box", "window" or "native")."""
+    ended ("box", "window" or "native"). ``search``: a search of this click to run
+    instead of a plain one; ``seen`` (when given) receives the point windows it ran."""
     h, w = runs.data.images[image_index].shape[:2]
     threshold = runs.crop.threshold
-    search = ClickSearch(click, w, h, settings, threshold)
+    if search is None:
+        search = ClickSearch(click, w, h, settings, threshold)
     while isinstance(run := search.next_run(), PointRun):
+        if seen is not None:
+            seen.append(run.window)
         search.take_point(runs.window_logits(image_index, run.window))
     if isinstance(run, BoxRun):
         search.take_box()
@@ -367,14 +377,10 @@ def diagnose(
             h, w = runs.data.images[inst.image_index].shape[:2]
             mh, mw = inst.mask.shape
             truth_box = (inst.mask_x, inst.mask_y, mw, mh)
-            piece, _, _ = search_click(runs, inst.image_index, click, settings)
+            windows: list[Window] = []
+            piece, _, _ = search_click(runs, inst.image_index, click, settings, seen=windows)
             iou = piece_iou(piece, truth_box, inst.mask)
             ious.append(iou)
-            windows = []
-            replay = ClickSearch(click, w, h, settings, threshold)
-            while isinstance(run := replay.next_run(), PointRun):
-                windows.append(run.window)
-                replay.take_point(runs.window_logits(inst.image_index, run.window))
             tries = [iou] + [
                 piece_iou(window_piece(runs, inst.image_index, win, click), truth_box, inst.mask)
                 for win in windows
@@ -391,15 +397,9 @@ def diagnose(
             cell.extend([iou, right])
             over = overflows_window(windows[0], truth_box, w, h)
             told_search = _FirstWindowTold(click, w, h, settings, threshold, overflows=over)
-            while isinstance(run := told_search.next_run(), PointRun):
-                told_search.take_point(runs.window_logits(inst.image_index, run.window))
-            outcome = told_search.outcome()
-            if outcome.found:
-                roi, logits = outcome.on_frame(w, h)
-                mask = keep_components_at(logits > threshold, np.array([click]) - (roi.x, roi.y))
-                told_piece: Piece = (roi, mask)
-            else:
-                told_piece = runs.native_piece(inst.image_index, click)
+            told_piece, _, _ = search_click(
+                runs, inst.image_index, click, settings, search=told_search
+            )
             told.append(piece_iou(told_piece, truth_box, inst.mask))
         base = np.array(ious)
         out[prompt] = {
@@ -435,21 +435,27 @@ def paired_against(
     return {p: paired_difference(ious[p], theirs[p]) | {"against_miou": summary[p]} for p in ious}
 
 
+def add_data_and_model_options(
+    ap: argparse.ArgumentParser, data_help: str, held_out_help: str
+) -> None:
+    """--data, --held-out, --model and --box-model, as the whole-object tools take them."""
+    ap.add_argument("--data", nargs="+", required=True, help=data_help)
+    ap.add_argument("--held-out", type=float, default=0.05, help=held_out_help)
+    ap.add_argument("--model", type=Path, help="point model (default: the shipped zoom model)")
+    ap.add_argument("--box-model", type=Path, help="box model (default: the shipped one)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m training.whole_object_search",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("--data", nargs="+", required=True, help="COCO-format folder(s)")
-    ap.add_argument(
-        "--held-out",
-        type=float,
-        default=0.05,
-        help="training.train's held-out share of these TRAINING folders (0 = every image)",
+    add_data_and_model_options(
+        ap,
+        "COCO-format folder(s)",
+        "training.train's held-out share of these TRAINING folders (0 = every image)",
     )
-    ap.add_argument("--model", type=Path, help="point model (default: the shipped zoom model)")
-    ap.add_argument("--box-model", type=Path, help="box model (default: the shipped one)")
     ap.add_argument(
         "--against",
         type=Path,
