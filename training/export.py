@@ -9,6 +9,10 @@ Writes DIR/NAME.onnx, DIR/NAME_int8.onnx and DIR/NAME_export.json. The contract 
 one the onnxruntime backend checks: input "image" [N, 3, 96, 96] float32
 (ImageNet-normalised RGB), output "logits" [N, 1, 96, 96], opset 17.
 
+``--blend OTHER SHARE`` moves the fp32 file's weights SHARE of the way to another fp32
+export of the same architecture (``blend_initializers``: a weight-space average, the
+batch norms already folded into the convolutions) before int8 is calibrated on it.
+
 Checks (each failure is a SystemExit naming the problem):
 - fp32: max |onnxruntime - PyTorch| over real crops below ``FP32_TOLERANCE``
 - int8: mean IoU between int8 and fp32 masks on training crops not used for
@@ -18,6 +22,7 @@ Checks (each failure is a SystemExit naming the problem):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import tempfile
@@ -274,6 +279,40 @@ def quantize_int8(fp32_path: Path, out_path: Path, calib: np.ndarray) -> Path:
     return out_path
 
 
+def blend_initializers(path: Path, other: Path, share: float) -> int:
+    """Rewrite the fp32 ONNX file ``path`` with every float initializer moved ``share``
+    of the way to ``other``'s of the same name: ``(1 - share) * mine + share * theirs``.
+    Both must be exports of this architecture (same initializer names and shapes; the
+    exporter folds each batch norm into its convolution, so an average of folded
+    weights is one network of the same graph). Returns the number of tensors blended;
+    a SystemExit names a file that does not match."""
+    from onnx import numpy_helper
+
+    if not 0.0 <= share <= 1.0:
+        raise SystemExit(f"--blend share must be within [0, 1], got {share}")
+    try:
+        theirs = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(other)).graph.initializer}
+    except Exception as exc:
+        raise SystemExit(f"cannot read ONNX model {other} to blend with: {exc}") from exc
+    model = onnx.load(str(path))
+    mine = model.graph.initializer
+    if sorted(t.name for t in mine) != sorted(theirs):
+        raise SystemExit(f"{other} is not an export of the same graph as {path}")
+    blended = 0
+    for tensor in mine:
+        weight, partner = numpy_helper.to_array(tensor), theirs[tensor.name]
+        if weight.shape != partner.shape:
+            raise SystemExit(f"{other}: {tensor.name} is {partner.shape}, not {weight.shape}")
+        if weight.dtype.kind != "f":
+            continue
+        mixed = (1.0 - share) * weight.astype(np.float64) + share * partner.astype(np.float64)
+        tensor.CopyFrom(numpy_helper.from_array(mixed.astype(weight.dtype), tensor.name))
+        blended += 1
+    onnx.save(model, str(path))
+    check_onnx(path)
+    return blended
+
+
 def set_box_prior_weight(path: Path, weight: float) -> None:
     """Store the weight for decoding box crops in the ONNX metadata (BOX_PRIOR_WEIGHT_KEY)."""
     model = onnx.load(str(path))
@@ -327,8 +366,21 @@ def main(argv: list[str] | None = None) -> int:
         help="weight of box-conditioned decoding of box crops (picosam2_ros.core.box_prior), "
         "stored in the ONNX metadata; 0 = none",
     )
+    ap.add_argument(
+        "--blend",
+        nargs=2,
+        metavar=("OTHER", "SHARE"),
+        help="move the exported fp32 weights SHARE (0-1) of the way to those of OTHER, "
+        "another fp32 export of this architecture, before int8 is made from them",
+    )
     args = ap.parse_args(argv)
     check_protocol(args.protocol)
+    blend = None
+    if args.blend is not None:
+        try:
+            blend = (Path(args.blend[0]), float(args.blend[1]))
+        except ValueError:
+            raise SystemExit(f"--blend SHARE must be a number, got {args.blend[1]!r}") from None
     if args.opset != OPSET:
         raise SystemExit(f"unsupported opset {args.opset}: the PicoSAM2 contract is opset {OPSET}")
     model = load_weights(args.checkpoint)
@@ -346,6 +398,12 @@ def main(argv: list[str] | None = None) -> int:
         "fp32": {"file": fp32.name, "max_abs_diff_vs_torch": fp32_parity(model, fp32, check)}
     }
     print(f"fp32 {fp32}: max |ONNX - PyTorch| = {report['fp32']['max_abs_diff_vs_torch']:.2e}")
+    if blend is not None:
+        count = blend_initializers(fp32, *blend)
+        digest = hashlib.sha256(blend[0].read_bytes()).hexdigest()
+        # The parity above is the checkpoint's; from here on the file is the blend.
+        report["fp32"]["blend"] = {"with": str(blend[0]), "sha256": digest, "share": blend[1]}
+        print(f"fp32 {fp32}: {count} weight tensors moved {blend[1]:g} of the way to {blend[0]}")
     if not args.no_int8:
         int8 = quantize_int8(fp32, args.out / f"{args.name}_int8.onnx", calib)
         agree = mask_agreement(run_onnx(fp32, check), run_onnx(int8, check))

@@ -79,6 +79,13 @@ def main(argv: list[str] | None = None) -> int:
         help="point protocol: share of zoom-window samples (training.train --zoom), also "
         "the share of zoom windows among the int8 calibration crops",
     )
+    ap.add_argument(
+        "--blend",
+        nargs=2,
+        metavar=("OTHER", "SHARE"),
+        help="export: move the trained weights SHARE of the way to another fp32 export "
+        "(training.export --blend), e.g. the model a continuation started from",
+    )
     ap.add_argument("--max-steps", type=int, default=0, help=argparse.SUPPRESS)
     args, extra = ap.parse_known_args(argv)
     protocol = check_protocol(args.protocol)
@@ -109,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     # wherever no box model is set (the segmenter's fallback, the camera's one network).
     weight = calibrate_run_box_prior(run, args.data, args.threads)
     export_argv += ["--box-prior-weight", str(weight)]
+    if args.blend:
+        export_argv += ["--blend", *args.blend]
     export.main(export_argv)
     files = [run / "export" / f"{name}.onnx", run / "export" / f"{name}_int8.onnx"]
     curve = run / "training_curve.png"

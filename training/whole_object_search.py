@@ -28,7 +28,9 @@ centre and side, box-crop masks per image and box, native-crop masks per click. 
 ``--model`` / ``--box-model`` to evaluate another (for example retrained) model pair;
 ``--against`` adds the paired difference of the first try's IoUs from those of another
 point model (the same clicks, settings and box model): the test a retrained model passes
-before it replaces the shipped one.
+before it replaces the shipped one. ``--first-model`` runs each click's first window
+through another point model (a scout) and every later one through ``--model``
+(``vs_first_model``: that search's figures and its paired difference from the first try).
 """
 
 from __future__ import annotations
@@ -158,10 +160,13 @@ def search_click(
     *,
     search: ClickSearch | None = None,
     seen: list[Window] | None = None,
+    first: CachedRuns | None = None,
 ) -> tuple[Piece, ClickSearch, str]:
     """One click through ``ClickSearch`` as the pipeline runs it: its mask and how it
     ended ("box", "window" or "native"). ``search``: a search of this click to run
-    instead of a plain one; ``seen`` (when given) receives the point windows it ran."""
+    instead of a plain one; ``seen`` (when given) receives the point windows it ran;
+    ``first``: another point model's runs that answer the first window (the rest and
+    the native fallback stay ``runs``')."""
     h, w = runs.data.images[image_index].shape[:2]
     threshold = runs.crop.threshold
     if search is None:
@@ -169,7 +174,8 @@ def search_click(
     while isinstance(run := search.next_run(), PointRun):
         if seen is not None:
             seen.append(run.window)
-        search.take_point(runs.window_logits(image_index, run.window))
+        answer = first if first is not None and search.point_runs == 0 else runs
+        search.take_point(answer.window_logits(image_index, run.window))
     if isinstance(run, BoxRun):
         search.take_box()
         return runs.box_piece(image_index, run.box), search, "box"
@@ -239,9 +245,11 @@ def evaluate_settings(
     clicks: dict[str, list[tuple[float, float]]],
     settings: WholeObjectSettings,
     per_instance: dict[str, np.ndarray] | None = None,
+    first: CachedRuns | None = None,
 ) -> dict[str, object]:
     """Per prompt kind: the mIoU (all, by size), how the searches ended and the network
-    runs per click; ``per_instance`` (when given) receives each kind's IoUs."""
+    runs per click; ``per_instance`` (when given) receives each kind's IoUs; ``first``:
+    the first window answered by another point model (``search_click``)."""
     sizes = [size_class(inst.area) for inst in runs.data.instances]
     out: dict[str, object] = {}
     for prompt, points in clicks.items():
@@ -249,7 +257,7 @@ def evaluate_settings(
         ends: dict[str, int] = {}
         point_runs = 0
         for inst, click in zip(runs.data.instances, points, strict=True):
-            piece, search, end = search_click(runs, inst.image_index, click, settings)
+            piece, search, end = search_click(runs, inst.image_index, click, settings, first=first)
             mh, mw = inst.mask.shape
             ious.append(piece_iou(piece, (inst.mask_x, inst.mask_y, mw, mh), inst.mask))
             ends[end] = ends.get(end, 0) + 1
@@ -435,6 +443,21 @@ def paired_against(
     return {p: paired_difference(ious[p], theirs[p]) | {"against_miou": summary[p]} for p in ious}
 
 
+def paired_first_model(
+    runs: CachedRuns,
+    scout: CachedRuns,
+    clicks: dict[str, list[tuple[float, float]]],
+    settings: WholeObjectSettings,
+    ious: dict[str, np.ndarray],
+) -> dict[str, object]:
+    """Per prompt kind: the search with its first window answered by another point model
+    (``scout``; every later window by ``runs``' model), its summary and its paired
+    difference from ``ious`` (the plain search's)."""
+    mixed: dict[str, np.ndarray] = {}
+    summary = evaluate_settings(runs, clicks, settings, mixed, first=scout)
+    return {p: paired_difference(mixed[p], ious[p]) | {"miou": summary[p]} for p in ious}
+
+
 def add_data_and_model_options(
     ap: argparse.ArgumentParser, data_help: str, held_out_help: str
 ) -> None:
@@ -469,6 +492,12 @@ def main(argv: list[str] | None = None) -> int:
         help="settings to compare, each 'name=value,...' over the defaults; each try after "
         "the first also gets its paired difference from the first (vs_first: mean, bootstrap "
         "standard error, instances changed)",
+    )
+    ap.add_argument(
+        "--first-model",
+        type=Path,
+        help="another point model that answers only the first window (a scout; later windows "
+        "stay --model's): the first try so, and its paired difference from it (vs_first_model)",
     )
     ap.add_argument("--oracle", action="store_true", help="also the true-extent upper bounds")
     ap.add_argument(
@@ -506,6 +535,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.against is not None:
         other = CachedRuns(data, OnnxBackend(args.against, threads=args.threads), box, runs.crop)
         other.load(cache_for(args.against))
+    scout = None
+    if args.first_model is not None:
+        scout_model = OnnxBackend(args.first_model, threads=args.threads)
+        scout = CachedRuns(data, scout_model, box, runs.crop)
+        scout.load(cache_for(args.first_model))
     clicks = make_clicks(data, args.seed)
     print(
         f"{len(data.instances)} instances, {len(data.images)} images; "
@@ -526,6 +560,10 @@ def main(argv: list[str] | None = None) -> int:
                 result["vs_against"] = {"model": args.against.name} | paired_against(
                     other, clicks, parse_settings(text), ious
                 )
+            if scout is not None:
+                result["vs_first_model"] = {"model": args.first_model.name} | paired_first_model(
+                    runs, scout, clicks, parse_settings(text), ious
+                )
         result["new_runs"] = runs.runs - before
         result["s"] = round(time.perf_counter() - start, 1)
         print(json.dumps(result), flush=True)
@@ -536,6 +574,8 @@ def main(argv: list[str] | None = None) -> int:
     runs.save(cache)
     if other is not None:
         other.save(cache_for(args.against))
+    if scout is not None:
+        scout.save(cache_for(args.first_model))
     if args.verify:
         from training.whole_object_eval import evaluate
 

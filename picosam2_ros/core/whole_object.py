@@ -73,7 +73,9 @@ class WholeObjectSettings:
     edge contact and the box (the component at the threshold when that one is empty).
 
     Full-frame mIoU on the 144 held-out TRAINING instances (``training.whole_object_search
-    --held-out 0.05``; the shipped zoom model), centre / random point (large objects):
+    --held-out 0.05``; the zoom model's stage 2, with which they were chosen; the blend
+    shipped since gives 0.488 / 0.398 with the defaults), centre / random point (large
+    objects):
     **three point windows, the last one's mask the answer (the defaults): 0.493 / 0.398
     (0.506 / 0.386)**, 1.99 network runs per click; two windows and the box model
     (``windows=2,box_refine=true``, the defaults before): 0.477 / 0.397 (0.470 / 0.381),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-import torch
 from onnx import TensorProto, helper
+from training_fixtures import picosam2_with_statistics
 
 from training.export import (
     check_onnx,
@@ -23,15 +23,7 @@ from training.model import PicoSAM2
 @pytest.fixture(scope="module")
 def model() -> PicoSAM2:
     """A PicoSAM2 with non-trivial BatchNorm statistics and a centred output."""
-    torch.manual_seed(0)
-    m = PicoSAM2()
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                mod.running_mean.uniform_(-0.2, 0.2)
-                mod.running_var.uniform_(0.5, 1.5)
-                mod.weight.uniform_(0.5, 1.5)
-    return m.eval()
+    return picosam2_with_statistics(0)
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +172,64 @@ def test_box_prior_weight_travels_in_the_onnx_file(fp32_path, tmp_path) -> None:
         "picosam2.box_prior_weight"
     ) == 1
     assert OnnxBackend(path).box_prior_weight == 2.5
+
+
+def test_blend_moves_every_weight_the_given_share(model, fp32_path, inputs, tmp_path) -> None:
+    """The blended file is the weight-space average of two exports of the architecture:
+    share 0 is the first file's network, share 1 the second's, and in between each float
+    initializer is (1 - share) * first + share * second."""
+    import shutil
+
+    from onnx import numpy_helper
+
+    from training.export import blend_initializers
+
+    other = export_onnx(picosam2_with_statistics(1), tmp_path / "other.onnx")
+
+    def weights(path):
+        return {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+
+    mine, theirs = weights(fp32_path), weights(other)
+    for share, expected in ((0.0, fp32_path), (1.0, other)):
+        path = tmp_path / f"blend_{share}.onnx"
+        shutil.copy(fp32_path, path)
+        assert blend_initializers(path, other, share) > 10
+        np.testing.assert_allclose(
+            run_onnx(path, inputs[:4]), run_onnx(expected, inputs[:4]), rtol=1e-5, atol=1e-5
+        )
+    path = tmp_path / "blend_quarter.onnx"
+    shutil.copy(fp32_path, path)
+    blend_initializers(path, other, 0.25)
+    blended = weights(path)
+    moved = 0
+    for name, weight in blended.items():
+        if weight.dtype.kind == "f":
+            np.testing.assert_allclose(
+                weight, 0.75 * mine[name] + 0.25 * theirs[name], rtol=1e-6, atol=1e-7
+            )
+            moved += int(not np.array_equal(mine[name], theirs[name]))
+    assert moved > 10
+    out = run_onnx(path, inputs[:4])
+    assert not np.allclose(out, run_onnx(fp32_path, inputs[:4]), atol=1e-3)
+
+
+def test_blend_refuses_what_does_not_match(fp32_path, tmp_path) -> None:
+    import shutil
+
+    from training.export import blend_initializers
+
+    path = tmp_path / "m.onnx"
+    shutil.copy(fp32_path, path)
+    with pytest.raises(SystemExit, match="within"):
+        blend_initializers(path, fp32_path, 1.5)
+    with pytest.raises(SystemExit, match="cannot read"):
+        blend_initializers(path, tmp_path / "missing.onnx", 0.5)
+    inp = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 96, 96])
+    out = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 1, 96, 96])
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [1, 3, 1, 1], [1.0, 1.0, 1.0])
+    conv = helper.make_node("Conv", ["image", "w"], ["logits"])
+    graph = helper.make_graph([conv], "g", [inp], [out], [weight])
+    stranger = tmp_path / "stranger.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), stranger)
+    with pytest.raises(SystemExit, match="not an export of the same graph"):
+        blend_initializers(path, stranger, 0.5)

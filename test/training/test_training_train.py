@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from training_fixtures import make_coco_folder
+from training_fixtures import make_coco_folder, picosam2_with_statistics
 
 from training import report
 from training import train as train_mod
@@ -212,16 +212,22 @@ def test_make_model_takes_a_sample_budget(tmp_path) -> None:
     """One command from the data folder to the exported files, with its budget in samples
     (the batch workers and other training options pass through to training.train)."""
     from training import make_model
+    from training.export import export_onnx
 
     data = make_coco_folder(tmp_path / "train", n_images=24, seed=4)
     run, models = tmp_path / "run", tmp_path / "models"
+    # The weights a continuation started from, to blend the exported ones with.
+    start = export_onnx(picosam2_with_statistics(2), tmp_path / "start.onnx")
     argv = [
         "--data", str(data), "--protocol", "point", "--samples", "24", "--run", str(run),
         "--models", str(models), "--name", "tiny", "--threads", "1", "--zoom", "0.5",
         "--workers", "1", "--batch", "6", "--dev-fraction", "0.3",
+        "--blend", str(start), "0.7",
     ]  # fmt: skip
     assert make_model.main(argv) == 0
     assert _records(run, "final")[-1]["samples"] == 24
+    blend = json.loads((run / "export" / "tiny_export.json").read_text())["fp32"]["blend"]
+    assert blend["share"] == 0.7 and blend["with"] == str(start)
     assert json.loads((run / "config.json").read_text())["args"]["workers"] == 1
     for name in ("tiny.onnx", "tiny_int8.onnx", "tiny_training_curve.png"):
         assert (models / name).stat().st_size > 0, name

@@ -133,3 +133,37 @@ def test_diagnose_splits_the_clicks_and_bounds_the_search(
         n = sum(g["n"] for groups in d["last_side_vs_needed"].values() for g in groups.values())
         assert n == first[prompt]["ends"]["window"] + first[prompt]["ends"].get("native", 0)
         assert 0.0 <= d["first_window_told"]["miou"] <= 1.0
+
+
+def test_first_model_answers_only_the_first_window(tmp_path: Path) -> None:
+    """With another model as the scout, the scout runs each click's first window and the
+    search's model every later one (each model's own cache holds what it ran); the scout
+    equal to the model gives the plain search."""
+    from picosam2_ros.backends.onnx_backend import OnnxBackend
+    from picosam2_ros.core.pipeline import CropSettings
+    from training.whole_object_eval import load_instances
+    from training.whole_object_search import CachedRuns, make_clicks, search_click
+
+    coco = make_coco_folder(tmp_path / "coco", n_images=3, seed=9)
+    data = load_instances([str(coco)], 0.0)
+    box = OnnxBackend(MODELS_DIR / "picosam2_box.onnx")
+
+    def runs(name: str) -> CachedRuns:
+        return CachedRuns(data, OnnxBackend(MODELS_DIR / name), box, CropSettings())
+
+    zoom, plain = runs("picosam2_point_zoom.onnx"), runs("picosam2_point_zoom.onnx")
+    scout = runs("picosam2_point.onnx")
+    settings = WholeObjectSettings()
+    later = 0
+    for inst, click in zip(data.instances, make_clicks(data, 0)["center"], strict=True):
+        seen: list = []
+        search_click(zoom, inst.image_index, click, settings, first=scout, seen=seen)
+        key = (inst.image_index, seen[0].cx, seen[0].cy, seen[0].side)
+        assert key in scout.windows and key not in zoom.windows
+        later += len(seen) - 1
+        seen_plain: list = []
+        mine, _, _ = search_click(plain, inst.image_index, click, settings, seen=seen_plain)
+        same, _, _ = search_click(plain, inst.image_index, click, settings, first=plain)
+        assert np.array_equal(mine[1], same[1]) and mine[0] == same[0]
+    assert len(scout.windows) == len(data.instances)
+    assert len(zoom.windows) == later > 0

@@ -70,3 +70,21 @@ def disk_teacher(crops: np.ndarray, protocol: str) -> np.ndarray:
     yy, xx = np.mgrid[0:96, 0:96]
     disk = ((xx - 48) ** 2 + (yy - 48) ** 2 <= 30**2).astype(np.float32)
     return np.broadcast_to((disk * 8 - 4)[None, None], (len(crops), 1, 96, 96)).copy()
+
+
+def picosam2_with_statistics(seed: int):
+    """A PicoSAM2 in eval mode with non-trivial batch-norm statistics, as a trained one
+    has (a fresh one folds to many equal zero biases, which the exporter shares)."""
+    import torch
+
+    from training.model import PicoSAM2
+
+    torch.manual_seed(seed)
+    m = PicoSAM2()
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.2, 0.2)
+                mod.running_var.uniform_(0.5, 1.5)
+                mod.weight.uniform_(0.5, 1.5)
+    return m.eval()
